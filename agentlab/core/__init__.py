@@ -1,0 +1,1 @@
+"""The bottom layer: ids, clocks, Run/Step/Artifact, events, errors, settings and YAML loading."""

@@ -1,0 +1,115 @@
+"""Errors, drawn where they live.
+
+Errors have three audiences::
+
+    * AgentlabError                 code + message + hint; docs/errors/<CODE>.md explains each
+        + ConfigError               a file, setting or URL is wrong: file:line and the fix
+        + MissingDependency         an optional extra is not installed: the install line
+        + PolicyViolation           policy refused an action; recorded, graded, never retried
+        + BackendError              a store, index or endpoint failed; safe to retry
+        + StoreError                the event store refused a write or a read
+            + DuplicateEvent        (run_id, seq) is taken: another writer got there first
+            + DuplicateIdempotencyKey  a side effect with this key is already committed
+            + InvalidEvent          not an event, or a stored row that no longer parses
+            + StoreClosed           the store was closed; open a new one
+            + SchemaTooNew          the store was written by a newer agentlab
+    * ToolRejected                  not a failure: its message goes back to the model
+
+Messages never carry secrets: they name files, fields, runs and keys, not values of credentials.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class AgentlabError(Exception):
+    """Base of every error agentlab raises on purpose.
+
+    Args:
+        message: What happened, naming the file, field, run or key concerned.
+        hint: What the user can do next; printed on its own line.
+    """
+
+    code: ClassVar[str] = "AGENTLAB"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        text = f"[{self.code}] {message}"
+        if hint:
+            text += f"\n  hint: {hint}"
+        super().__init__(text)
+
+    @classmethod
+    def docs_page(cls) -> str:
+        """Path of the page that explains this error, relative to the repository root."""
+        return f"docs/errors/{cls.code}.md"
+
+
+class ConfigError(AgentlabError):
+    """A configuration file, setting or URL is wrong; the message names where and why."""
+
+    code = "CONFIG"
+
+
+class MissingDependency(AgentlabError):
+    """An optional dependency is not installed; the hint is the install line."""
+
+    code = "MISSING_DEPENDENCY"
+
+
+class PolicyViolation(AgentlabError):
+    """Policy refused an action. Recorded as an event and graded; never retried."""
+
+    code = "POLICY_VIOLATION"
+
+
+class BackendError(AgentlabError):
+    """A store, index or endpoint failed for a reason outside agentlab; safe to retry."""
+
+    code = "BACKEND"
+
+
+class StoreError(AgentlabError):
+    """The event store refused a write or a read; nothing of the refused batch was written."""
+
+    code = "STORE"
+
+
+class DuplicateEvent(StoreError):
+    """An event with this (run_id, seq) exists already; the whole batch was refused."""
+
+    code = "DUPLICATE_EVENT"
+
+
+class DuplicateIdempotencyKey(StoreError):
+    """A side effect with this idempotency key is committed already; it must not happen twice."""
+
+    code = "DUPLICATE_IDEMPOTENCY_KEY"
+
+
+class InvalidEvent(StoreError):
+    """Something that is not a valid event was appended, or a stored row no longer parses."""
+
+    code = "INVALID_EVENT"
+
+
+class StoreClosed(StoreError):
+    """The store was closed and cannot be used any more."""
+
+    code = "STORE_CLOSED"
+
+
+class SchemaTooNew(StoreError):
+    """The store's schema was written by a newer agentlab than this one."""
+
+    code = "SCHEMA_TOO_NEW"
+
+
+class ToolRejected(Exception):
+    """Not a failure: the tool declined the call, and the message goes back to the model.
+
+    The run goes on; the model reads the message as the tool's result and may try again.
+    """
+

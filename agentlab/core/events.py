@@ -1,0 +1,243 @@
+"""The events that tell a run's life, as a tagged union.
+
+Every fact about a run is one of these, appended to the store and never changed. Names are in
+the past tense; ``kind`` is the tag that a stored row carries. A run's current state is a fold
+over its events (``agentlab.store.projection``), which is what makes resume and audit possible.
+
+Typical order for a governed write::
+
+    run_started
+    step_proposed -> step_dry_run_completed -> step_approved -> step_committed
+                                             \\-> step_rejected
+                  -> step_failed -> step_retried -> ... -> step_committed
+    artifact_recorded  verified  run_resumed  run_finished
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self, get_args
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from agentlab.core.errors import InvalidEvent
+from agentlab.core.ids import IdempotencyKey, RunId, StepId
+from agentlab.core.records import Artifact, Run, Step
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    run_id: RunId
+    seq: int = Field(ge=0)
+    """Position in the run's log, from 0; (run_id, seq) is unique in a store."""
+    at: AwareDatetime
+    """When it happened, from the run's Clock."""
+
+
+class RunStarted(_Event):
+    """A request arrived and a run began."""
+
+    kind: Literal["run_started"] = "run_started"
+    run: Run
+
+    @model_validator(mode="after")
+    def _same_run(self) -> Self:
+        if self.run.run_id != self.run_id:
+            raise ValueError(f"run.run_id {self.run.run_id!r} differs from run_id {self.run_id!r}")
+        return self
+
+
+class StepProposed(_Event):
+    """The planner proposed a tool call; nothing has run yet."""
+
+    kind: Literal["step_proposed"] = "step_proposed"
+    step: Step
+
+    @model_validator(mode="after")
+    def _same_run(self) -> Self:
+        if self.step.run_id != self.run_id:
+            raise ValueError(f"step.run_id {self.step.run_id!r} differs from run_id {self.run_id!r}")
+        return self
+
+
+class _StepEvent(_Event):
+    step_id: StepId
+
+
+class StepDryRunCompleted(_StepEvent):
+    """The tool ran in dry-run mode; ``diff`` is what a commit would change."""
+
+    kind: Literal["step_dry_run_completed"] = "step_dry_run_completed"
+    diff: JsonValue
+
+
+Approver = Literal["human", "policy"]
+
+
+class StepApproved(_StepEvent):
+    """A human or a policy rule approved the commit of a step."""
+
+    kind: Literal["step_approved"] = "step_approved"
+    approver: str = Field(min_length=1)
+    """Who approved: a person's id, or the name of the policy rule."""
+    approved_by: Approver
+    reason: str = ""
+    edited_arguments: dict[str, JsonValue] | None = None
+    """Set when the reviewer changed the arguments before approving (counts as rework)."""
+
+
+class StepRejected(_StepEvent):
+    """A human or a policy rule refused the commit of a step; it will not run."""
+
+    kind: Literal["step_rejected"] = "step_rejected"
+    approver: str = Field(min_length=1)
+    rejected_by: Approver
+    reason: str = Field(min_length=1)
+
+
+class StepCommitted(_StepEvent):
+    """The step ran for real and its result is recorded."""
+
+    kind: Literal["step_committed"] = "step_committed"
+    idempotency_key: IdempotencyKey | None
+    """The side effect's key (None only for reads); a store refuses a key committed twice."""
+    result: JsonValue
+    latency_ms: float = Field(ge=0)
+
+
+class StepFailed(_StepEvent):
+    """An attempt at the step failed."""
+
+    kind: Literal["step_failed"] = "step_failed"
+    error_code: str = Field(min_length=1)
+    message: str
+    is_retryable: bool
+
+
+class StepRetried(_StepEvent):
+    """The step is tried again after a retryable failure."""
+
+    kind: Literal["step_retried"] = "step_retried"
+    attempt: int = Field(ge=2)
+    """The attempt that starts now: 2 for the first retry."""
+    backoff_ms: int = Field(ge=0)
+
+
+class ArtifactRecorded(_Event):
+    """An output or piece of evidence was kept."""
+
+    kind: Literal["artifact_recorded"] = "artifact_recorded"
+    artifact: Artifact
+
+    @model_validator(mode="after")
+    def _same_run(self) -> Self:
+        if self.artifact.run_id != self.run_id:
+            raise ValueError(
+                f"artifact.run_id {self.artifact.run_id!r} differs from run_id {self.run_id!r}"
+            )
+        return self
+
+
+class Verified(_Event):
+    """A verifier (rules, tests or a model) checked a step or the whole run."""
+
+    kind: Literal["verified"] = "verified"
+    step_id: StepId | None = None
+    """The step checked; None when the verdict is on the run's outcome."""
+    verifier: str = Field(min_length=1)
+    """Which verifier: ``rules``, ``tests``, ``model:<name>``."""
+    passed: bool
+    findings: tuple[str, ...] = ()
+
+
+class RunResumed(_Event):
+    """The run continued after an interruption, from the events already written."""
+
+    kind: Literal["run_resumed"] = "run_resumed"
+    reason: str = ""
+
+
+RunOutcome = Literal["succeeded", "failed", "cancelled"]
+
+
+class RunFinished(_Event):
+    """The run ended; nothing is appended after this event."""
+
+    kind: Literal["run_finished"] = "run_finished"
+    outcome: RunOutcome
+    answer: str | None = None
+    reason: str = ""
+
+
+Event = Annotated[
+    RunStarted
+    | StepProposed
+    | StepDryRunCompleted
+    | StepApproved
+    | StepRejected
+    | StepCommitted
+    | StepFailed
+    | StepRetried
+    | ArtifactRecorded
+    | Verified
+    | RunResumed
+    | RunFinished,
+    Field(discriminator="kind"),
+]
+"""Any run event; ``kind`` tells which."""
+
+EVENT: TypeAdapter[Event] = TypeAdapter(Event)
+"""Validates an event from a dict or JSON; every store reads rows back through it."""
+
+EVENT_KINDS: frozenset[str] = frozenset(
+    member.model_fields["kind"].default for member in get_args(get_args(Event)[0])
+)
+"""Every ``kind`` tag this version of agentlab knows."""
+
+
+def parse_event(raw: str | bytes, *, where: str) -> Event:
+    """Parse one stored event, or raise :class:`InvalidEvent` naming where it came from.
+
+    Args:
+        raw: The event's JSON.
+        where: Where the row came from, e.g. ``"duckdb:///runs.duckdb run_1 seq 4"``.
+    """
+    try:
+        return EVENT.validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(root)"
+        hint = None
+        if first["type"] == "union_tag_invalid":
+            hint = "the event kind is unknown to this agentlab; was it written by a newer version?"
+        raise InvalidEvent(
+            f"{where}: stored event does not parse: field {field!r}: {first['msg']}", hint=hint
+        ) from exc
+
+
+def ensure_events(items: object) -> list[Event]:
+    """Check that ``items`` is a sequence of events before a store writes anything.
+
+    Raises:
+        InvalidEvent: naming the position and type of the first item that is not an event.
+    """
+    if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
+        raise InvalidEvent(f"append() takes a list of events, got {type(items).__name__}")
+    events = list(items)  # type: ignore[call-overload]
+    for index, item in enumerate(events):
+        if not isinstance(item, _Event):
+            raise InvalidEvent(
+                f"item {index} of the batch is a {type(item).__name__}, not an event",
+                hint="build events with the classes in agentlab.core.events, "
+                "or parse dicts with EVENT.validate_python(...)",
+            )
+    return events

@@ -1,0 +1,32 @@
+"""Settings from the environment (``AGENTLAB_*``) and ``.env``.
+
+Only entry points (the CLI, the gateway, notebook helpers) read settings; everything below
+them takes plain arguments, so a library call never depends on the caller's environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """agentlab's settings; each field can be set as ``AGENTLAB_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AGENTLAB_", env_file=".env", extra="ignore", use_attribute_docstrings=True
+    )
+
+    home: Path = Field(default=Path(".agentlab"))
+    """Where runs, metrics and reports are kept when no URL says otherwise."""
+    store_url: str | None = None
+    """Event store URL: ``duckdb:///path/runs.duckdb`` (default: ``<home>/runs.duckdb``),
+    ``postgresql://user@host/db`` or ``memory://``."""
+
+    def resolved_store_url(self) -> str:
+        """The store URL, defaulting to a DuckDB file in ``home``."""
+        if self.store_url:
+            return self.store_url
+        return f"duckdb:///{(self.home / 'runs.duckdb').resolve()}"
