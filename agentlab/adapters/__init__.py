@@ -33,15 +33,17 @@ def open_store(url: str) -> EventStore:
     if scheme == "memory":
         return MemoryEventStore()
     if scheme == "duckdb":
-        from agentlab.adapters.duckdb_store import DuckDBEventStore
+        from agentlab.adapters.duckdb_store import DuckDBEventStore  # noqa: PLC0415 - load on use
 
         if not rest:
             raise ConfigError(f"store URL {url!r} names no file", hint="e.g. duckdb:///runs.duckdb")
         return DuckDBEventStore(rest)
     if scheme in ("postgresql", "postgres"):
-        from agentlab.adapters.postgres_store import PostgresEventStore
+        # Imported on use: psycopg is an optional extra.
+        from agentlab.adapters.postgres_store import PostgresEventStore  # noqa: PLC0415
 
         return PostgresEventStore(url)
     raise ConfigError(
-        f"store URL scheme {scheme!r} is not known", hint="use one of: " + ", ".join(STORE_URL_FORMS)
+        f"store URL scheme {scheme!r} is not known",
+        hint="use one of: " + ", ".join(STORE_URL_FORMS),
     )

@@ -138,7 +138,8 @@ class DuckDBEventStore:
             check_batch(batch, tails, where=self.url, taken_keys=taken)
             try:
                 conn.executemany(
-                    "INSERT INTO events (run_id, seq, kind, occurred_at, step_id, idempotency_key, body) "
+                    "INSERT INTO events "
+                    "(run_id, seq, kind, occurred_at, step_id, idempotency_key, body) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [
                         (

@@ -94,7 +94,11 @@ class PostgresEventStore:
         self.url = redact_url(url)
         try:
             self._pool: ConnectionPool | None = ConnectionPool(
-                url, min_size=1, max_size=max_connections, open=True, timeout=30,
+                url,
+                min_size=1,
+                max_size=max_connections,
+                open=True,
+                timeout=30,
                 kwargs={"autocommit": False},
             )
             self._pool.wait(timeout=30)
@@ -132,7 +136,8 @@ class PostgresEventStore:
             # One migrator at a time, however many processes open the store together.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('agentlab_schema'))")
             conn.execute(
-                "CREATE TABLE IF NOT EXISTS agentlab_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS agentlab_meta "
+                "(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
             )
             row = conn.execute(
                 "SELECT value FROM agentlab_meta WHERE key = 'schema_version'"
@@ -185,15 +190,17 @@ class PostgresEventStore:
                     "FROM STDIN"
                 ) as copy:
                     for e in batch:
-                        copy.write_row((
-                            e.run_id,
-                            e.seq,
-                            e.kind,
-                            e.at,
-                            getattr(e, "step_id", None),
-                            getattr(e, "idempotency_key", None),
-                            e.model_dump_json(),
-                        ))
+                        copy.write_row(
+                            (
+                                e.run_id,
+                                e.seq,
+                                e.kind,
+                                e.at,
+                                getattr(e, "step_id", None),
+                                getattr(e, "idempotency_key", None),
+                                e.model_dump_json(),
+                            )
+                        )
                 if commits:
                     cur.executemany(
                         "INSERT INTO idempotency_keys VALUES (%s, %s, %s)",

@@ -84,9 +84,13 @@ def parse_yaml_model(text: str, model: type[ModelT], *, path: str | Path) -> Mod
         for error in exc.errors():
             loc = tuple(error["loc"])
             field = ".".join(str(part) for part in loc) or "(document)"
-            problems.append(f"{path}:{_line_of(loc, builder.lines)}: field {field!r}: {error['msg']}")
-        message = problems[0] if len(problems) == 1 else (
-            f"{len(problems)} problems in {path}:\n  " + "\n  ".join(problems)
+            problems.append(
+                f"{path}:{_line_of(loc, builder.lines)}: field {field!r}: {error['msg']}"
+            )
+        message = (
+            problems[0]
+            if len(problems) == 1
+            else (f"{len(problems)} problems in {path}:\n  " + "\n  ".join(problems))
         )
         raise ConfigError(
             message,
@@ -104,7 +108,9 @@ def load_yaml_model(path: str | Path, model: type[ModelT]) -> ModelT:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file", hint="check the path and the working directory") from None
+        raise ConfigError(
+            f"{path}: no such file", hint="check the path and the working directory"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     return parse_yaml_model(text, model, path=path)

@@ -112,4 +112,3 @@ class ToolRejected(Exception):
 
     The run goes on; the model reads the message as the tool's result and may try again.
     """
-

@@ -1,4 +1,4 @@
-"""The events that tell a run's life, as a tagged union.
+r"""The events that tell a run's life, as a tagged union.
 
 Every fact about a run is one of these, appended to the store and never changed. Names are in
 the past tense; ``kind`` is the tag that a stored row carries. A run's current state is a fold
@@ -65,7 +65,9 @@ class StepProposed(_Event):
     @model_validator(mode="after")
     def _same_run(self) -> Self:
         if self.step.run_id != self.run_id:
-            raise ValueError(f"step.run_id {self.step.run_id!r} differs from run_id {self.run_id!r}")
+            raise ValueError(
+                f"step.run_id {self.step.run_id!r} differs from run_id {self.run_id!r}"
+            )
         return self
 
 
@@ -230,7 +232,8 @@ def ensure_events(items: object) -> list[Event]:
     Raises:
         InvalidEvent: naming the position and type of the first item that is not an event.
     """
-    if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
+    # A pydantic model iterates over its fields, so a lone event must be caught by type.
+    if isinstance(items, (str, bytes, BaseModel)) or not hasattr(items, "__iter__"):
         raise InvalidEvent(f"append() takes a list of events, got {type(items).__name__}")
     events = list(items)  # type: ignore[call-overload]
     for index, item in enumerate(events):

@@ -53,6 +53,11 @@ class IdFactory:
     def __init__(self, rng: random.Random | None = None) -> None:
         self._rng = rng if rng is not None else random.Random()
 
+    @classmethod
+    def seeded(cls, seed: int) -> IdFactory:
+        """A factory whose ids are the same on every run with the same seed."""
+        return cls(random.Random(seed))
+
     def _token(self) -> str:
         return f"{self._rng.getrandbits(96):024x}"
 

@@ -29,4 +29,4 @@ class Settings(BaseSettings):
         """The store URL, defaulting to a DuckDB file in ``home``."""
         if self.store_url:
             return self.store_url
-        return f"duckdb:///{(self.home / 'runs.duckdb').resolve()}"
+        return f"duckdb://{(self.home / 'runs.duckdb').resolve()}"

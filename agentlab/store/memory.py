@@ -10,7 +10,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from agentlab.core.errors import StoreClosed
+from agentlab.core.errors import SchemaTooNew, StoreClosed
 from agentlab.core.events import Event, StepCommitted, ensure_events, parse_event
 from agentlab.core.ids import RunId
 from agentlab.store.rules import RunTail, check_batch, committed_keys, runs_of
@@ -23,6 +23,8 @@ class MemoryLog:
     rows: dict[RunId, list[tuple[str, str]]] = field(default_factory=dict)
     """Per run, (kind, event JSON) in seq order."""
     keys: dict[str, tuple[RunId, int]] = field(default_factory=dict)
+    schema_version: int = 1
+    """Kept so a memory store behaves like the others when a newer version's data is met."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -34,9 +36,16 @@ class MemoryEventStore:
     """
 
     url = "memory://"
+    SCHEMA_VERSION = 1
 
     def __init__(self, log: MemoryLog | None = None) -> None:
         self.log = log if log is not None else MemoryLog()
+        if self.log.schema_version > self.SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"{self.url}: schema version {self.log.schema_version}, but this agentlab "
+                f"knows up to {self.SCHEMA_VERSION}",
+                hint="upgrade agentlab (pip install -U agentlab)",
+            )
         self._is_closed = False
 
     def _check_open(self) -> None:

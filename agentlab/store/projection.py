@@ -64,7 +64,9 @@ class StepState:
         """True when a reviewer rejected the step or edited its arguments before approving."""
         if isinstance(self.decision, StepRejected):
             return True
-        return isinstance(self.decision, StepApproved) and self.decision.edited_arguments is not None
+        return (
+            isinstance(self.decision, StepApproved) and self.decision.edited_arguments is not None
+        )
 
 
 @dataclass(slots=True)
@@ -167,7 +169,11 @@ def _apply(state: RunState, event: Event) -> None:
                     f"run {state.run.run_id} seq {event.seq}: step {step_id} was proposed with "
                     f"key {entry.step.idempotency_key} but committed with {key}"
                 )
-            entry.status, entry.result, entry.latency_ms = "committed", event.result, event.latency_ms
+            entry.status, entry.result, entry.latency_ms = (
+                "committed",
+                event.result,
+                event.latency_ms,
+            )
         case StepFailed(step_id=step_id):
             entry = _step(state, event, step_id)
             entry.status, entry.last_error = "failed", event

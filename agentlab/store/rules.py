@@ -65,7 +65,8 @@ def check_batch(
         if event.seq < expected:
             raise DuplicateEvent(
                 f"{where}: run {event.run_id} already has an event at seq {event.seq}",
-                hint=f"another writer appended first; re-read the run and continue at seq {expected}",
+                hint="another writer appended first; "
+                f"re-read the run and continue at seq {expected}",
             )
         if event.seq > expected:
             raise InvalidEvent(
@@ -95,6 +96,6 @@ def check_batch(
                 f"{where}: idempotency key {key} is committed already "
                 f"(run {first_run} seq {first_seq}); run {commit.run_id} seq {commit.seq} "
                 "would repeat the side effect",
-                hint="return the recorded result (EventStore.find_commit) instead of committing again",
+                hint="return the recorded result (EventStore.find_commit); do not commit again",
             )
         seen[key] = (commit.run_id, commit.seq)

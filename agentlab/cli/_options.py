@@ -1,0 +1,25 @@
+"""Options shared by several verbs, each with its AGENTLAB_* twin."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from agentlab.core.settings import Settings
+
+StoreUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        envvar="AGENTLAB_STORE_URL",
+        help="Event store URL (duckdb:///path, postgresql://..., memory://). "
+        "Default: <AGENTLAB_HOME>/runs.duckdb.",
+        show_default=False,
+    ),
+]
+
+
+def resolve_store_url(store: str | None) -> str:
+    """The URL given on the command line, or the one the settings make."""
+    return store or Settings().resolved_store_url()

@@ -1,0 +1,89 @@
+"""One line per event: the human-readable story of a run, for the CLI and notebooks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import NamedTuple
+
+from agentlab.core.events import (
+    ArtifactRecorded,
+    Event,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    StepApproved,
+    StepCommitted,
+    StepDryRunCompleted,
+    StepFailed,
+    StepProposed,
+    StepRejected,
+    StepRetried,
+    Verified,
+)
+
+DETAIL_MAX_CHARS = 96
+
+
+class TimelineRow(NamedTuple):
+    """One event, summarised."""
+
+    seq: int
+    at: datetime
+    kind: str
+    step_id: str | None
+    detail: str
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= DETAIL_MAX_CHARS else text[: DETAIL_MAX_CHARS - 1] + "…"
+
+
+def describe(event: Event) -> str:
+    """A one-line summary of what the event says."""
+    match event:
+        case RunStarted(run=run):
+            return f"{run.actor}: {run.task!r}" + (
+                f" [{run.config}/{run.model}]" if run.config else ""
+            )
+        case StepProposed(step=step):
+            key = f" key={step.idempotency_key}" if step.idempotency_key else ""
+            return f"{step.tool}({_short(step.arguments)}) {step.side_effect.value}{key}"
+        case StepDryRunCompleted(diff=diff):
+            return f"would change {_short(diff)}"
+        case StepApproved(approver=who, approved_by=by, edited_arguments=edited):
+            return f"approved by {by} {who}" + (" with edits" if edited is not None else "")
+        case StepRejected(approver=who, rejected_by=by, reason=reason):
+            return f"rejected by {by} {who}: {reason}"
+        case StepCommitted(result=result, latency_ms=latency_ms):
+            return f"{_short(result)} in {latency_ms:.0f} ms"
+        case StepFailed(error_code=code, message=message, is_retryable=retryable):
+            return f"{code}: {message}" + (" (retryable)" if retryable else "")
+        case StepRetried(attempt=attempt, backoff_ms=backoff_ms):
+            return f"attempt {attempt} after {backoff_ms} ms"
+        case ArtifactRecorded(artifact=artifact):
+            return f"{artifact.kind} {artifact.artifact_id}: {_short(artifact.content)}"
+        case Verified(verifier=verifier, passed=passed, findings=findings):
+            return f"{verifier}: {'passed' if passed else 'FAILED'}" + (
+                f" ({'; '.join(findings)})" if findings else ""
+            )
+        case RunResumed(reason=reason):
+            return reason
+        case RunFinished(outcome=outcome, answer=answer):
+            return outcome + (f": {answer}" if answer else "")
+    raise AssertionError(f"no description for {event.kind}")  # every kind is matched above
+
+
+def timeline(events: Iterable[Event]) -> list[TimelineRow]:
+    """The run's events as rows of (seq, at, kind, step_id, detail)."""
+    return [TimelineRow(e.seq, e.at, e.kind, _step_of(e), describe(e)) for e in events]
+
+
+def _step_of(event: Event) -> str | None:
+    if isinstance(event, StepProposed):
+        return event.step.step_id
+    if isinstance(event, ArtifactRecorded):
+        return event.artifact.step_id
+    return getattr(event, "step_id", None)
