@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from agentlab.core.errors import ConfigError
 from agentlab.store.memory import MemoryEventStore
 from agentlab.store.protocol import EventStore
@@ -14,7 +16,7 @@ STORE_URL_FORMS = (
 )
 
 
-def open_store(url: str) -> EventStore:
+def open_store(url: str, *, must_exist: bool = False) -> EventStore:
     """Open the event store at ``url``; close it with ``.close()`` or a ``with`` block.
 
     Args:
@@ -22,8 +24,11 @@ def open_store(url: str) -> EventStore:
             relative (``duckdb://runs.duckdb``); ``duckdb://:memory:`` for a throwaway one;
             ``postgresql://...`` (needs the ``postgres`` extra), or ``memory://``.
 
+        must_exist: Refuse to create a new DuckDB file; for commands that only read.
+
     Raises:
-        ConfigError: the URL's scheme is not one of these.
+        ConfigError: the URL's scheme is not one of these, or ``must_exist`` is set and the
+            DuckDB file is missing.
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
@@ -37,6 +42,11 @@ def open_store(url: str) -> EventStore:
 
         if not rest:
             raise ConfigError(f"store URL {url!r} names no file", hint="e.g. duckdb:///runs.duckdb")
+        if must_exist and rest != ":memory:" and not Path(rest).is_file():
+            raise ConfigError(
+                f"no event store at {rest}",
+                hint="record a run first (agentlab demo), or pass --store / AGENTLAB_STORE_URL",
+            )
         return DuckDBEventStore(rest)
     if scheme in ("postgresql", "postgres"):
         # Imported on use: psycopg is an optional extra.

@@ -5,15 +5,30 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from agentlab._version import __version__
 from agentlab.cli import demo, runs
 from agentlab.cli._console import err_console
 from agentlab.core.errors import AgentlabError
 
+
+class _ReportingGroup(TyperGroup):
+    """Prints an AgentlabError as its message and hint, and exits 2, instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except AgentlabError as exc:
+            err_console.print(f"[red]error[/red] {exc}", markup=True, highlight=False)
+            raise typer.Exit(2) from None
+
+
 app = typer.Typer(
     name="agentlab",
+    cls=_ReportingGroup,
     help="A lab bench for production LLM agents: run, replay, compare and audit.",
     no_args_is_help=True,
     add_completion=False,
@@ -49,9 +64,5 @@ def root(
 
 
 def main() -> None:
-    """Entry point of the ``agentlab`` script: usage errors print cleanly and exit 2."""
-    try:
-        app()
-    except AgentlabError as exc:
-        err_console.print(f"[red]error[/red] {exc}", markup=True, highlight=False)
-        raise SystemExit(2) from None
+    """Entry point of the ``agentlab`` script."""
+    app()

@@ -22,7 +22,7 @@ app = typer.Typer(help="Look at the runs in an event store.", no_args_is_help=Tr
 @app.command(name="list")
 def list_runs(store: StoreUrlOption = None) -> None:
     """List every run in the store with its status, in the order they started."""
-    with open_store(resolve_store_url(store)) as event_store:
+    with open_store(resolve_store_url(store), must_exist=True) as event_store:
         states = [project_run(event_store.read(run_id)) for run_id in event_store.run_ids()]
     table = Table(title=f"{len(states)} runs", title_justify="left")
     for column in ("run", "started", "actor", "status", "steps", "task"):
@@ -46,7 +46,7 @@ def show_run(
     store: StoreUrlOption = None,
 ) -> None:
     """Print one run's timeline and the state of its steps."""
-    with open_store(resolve_store_url(store)) as event_store:
+    with open_store(resolve_store_url(store), must_exist=True) as event_store:
         events = event_store.read(RunId(run_id))
         if not events:
             raise ConfigError(

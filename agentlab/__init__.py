@@ -1,0 +1,31 @@
+"""agentlab: a lab bench for production LLM agents.
+
+The names here are the notebook surface; everything else is importable from its layer.
+"""
+
+from agentlab._version import __version__ as __version__
+from agentlab.adapters import open_store
+from agentlab.core.config import load_yaml_model
+from agentlab.core.errors import AgentlabError, ConfigError, PolicyViolation, ToolRejected
+from agentlab.core.records import Artifact, Run, Step
+from agentlab.lab import record_demo_run
+from agentlab.store import EventStore, RunRecorder, RunState, project_run
+from agentlab.store.timeline import timeline
+
+__all__ = [
+    "AgentlabError",
+    "Artifact",
+    "ConfigError",
+    "EventStore",
+    "PolicyViolation",
+    "Run",
+    "RunRecorder",
+    "RunState",
+    "Step",
+    "ToolRejected",
+    "load_yaml_model",
+    "open_store",
+    "project_run",
+    "record_demo_run",
+    "timeline",
+]
