@@ -15,7 +15,14 @@ from pathlib import Path
 import duckdb
 
 from agentlab.core.errors import BackendError, DuplicateEvent, SchemaTooNew, StoreClosed
-from agentlab.core.events import Event, StepCommitted, ensure_events, parse_event
+from agentlab.core.events import (
+    Event,
+    StepCommitted,
+    ensure_events,
+    idempotency_key_of,
+    parse_event,
+    step_id_of,
+)
 from agentlab.core.ids import RunId
 from agentlab.store.rules import RunTail, check_batch, committed_keys, runs_of
 
@@ -147,8 +154,8 @@ class DuckDBEventStore:
                             e.seq,
                             e.kind,
                             e.at,
-                            getattr(e, "step_id", None),
-                            getattr(e, "idempotency_key", None),
+                            step_id_of(e),
+                            idempotency_key_of(e),
                             e.model_dump_json(),
                         )
                         for e in batch

@@ -22,7 +22,14 @@ from agentlab.core.errors import (
     SchemaTooNew,
     StoreClosed,
 )
-from agentlab.core.events import Event, StepCommitted, ensure_events, parse_event
+from agentlab.core.events import (
+    Event,
+    StepCommitted,
+    ensure_events,
+    idempotency_key_of,
+    parse_event,
+    step_id_of,
+)
 from agentlab.core.ids import RunId
 from agentlab.store.rules import RunTail, check_batch, committed_keys, runs_of
 
@@ -92,21 +99,21 @@ class PostgresEventStore:
 
     def __init__(self, url: str, *, max_connections: int = 8) -> None:
         self.url = redact_url(url)
-        try:
-            self._pool: ConnectionPool | None = ConnectionPool(
-                url,
-                min_size=1,
-                max_size=max_connections,
-                open=True,
-                timeout=30,
-                kwargs={"autocommit": False},
-            )
-            self._pool.wait(timeout=30)
-        except (psycopg.Error, Exception) as exc:
+        try:  # one plain connection first, so a failure says why (libpq's message has no password)
+            psycopg.connect(url, connect_timeout=10).close()
+        except psycopg.Error as exc:
             raise BackendError(
-                f"{self.url}: cannot connect: {type(exc).__name__}",
+                f"{self.url}: cannot connect: {str(exc).strip()}",
                 hint="is the server up, and does the database exist?",
             ) from exc
+        self._pool: ConnectionPool | None = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_connections,
+            open=True,
+            timeout=30,
+            kwargs={"autocommit": False},
+        )
         self._migrate()
 
     @contextmanager
@@ -196,8 +203,8 @@ class PostgresEventStore:
                                 e.seq,
                                 e.kind,
                                 e.at,
-                                getattr(e, "step_id", None),
-                                getattr(e, "idempotency_key", None),
+                                step_id_of(e),
+                                idempotency_key_of(e),
                                 e.model_dump_json(),
                             )
                         )

@@ -206,6 +206,22 @@ EVENT_KINDS: frozenset[str] = frozenset(
 """Every ``kind`` tag this version of agentlab knows."""
 
 
+def step_id_of(event: Event) -> StepId | None:
+    """The step an event is about, if any: the proposed step, an artifact's step, or step_id."""
+    if isinstance(event, StepProposed):
+        return event.step.step_id
+    if isinstance(event, ArtifactRecorded):
+        return event.artifact.step_id
+    return getattr(event, "step_id", None)
+
+
+def idempotency_key_of(event: Event) -> str | None:
+    """The idempotency key an event carries: a proposed write's, or a commit's."""
+    if isinstance(event, StepProposed):
+        return event.step.idempotency_key
+    return getattr(event, "idempotency_key", None)
+
+
 def parse_event(raw: str | bytes, *, where: str) -> Event:
     """Parse one stored event, or raise :class:`InvalidEvent` naming where it came from.
 

@@ -21,6 +21,7 @@ from agentlab.core.events import (
     StepRejected,
     StepRetried,
     Verified,
+    step_id_of,
 )
 
 DETAIL_MAX_CHARS = 96
@@ -78,12 +79,4 @@ def describe(event: Event) -> str:
 
 def timeline(events: Iterable[Event]) -> list[TimelineRow]:
     """The run's events as rows of (seq, at, kind, step_id, detail)."""
-    return [TimelineRow(e.seq, e.at, e.kind, _step_of(e), describe(e)) for e in events]
-
-
-def _step_of(event: Event) -> str | None:
-    if isinstance(event, StepProposed):
-        return event.step.step_id
-    if isinstance(event, ArtifactRecorded):
-        return event.artifact.step_id
-    return getattr(event, "step_id", None)
+    return [TimelineRow(e.seq, e.at, e.kind, step_id_of(e), describe(e)) for e in events]

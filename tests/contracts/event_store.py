@@ -12,9 +12,11 @@ Subclass :class:`EventStoreContract` with three fixtures:
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -406,3 +408,10 @@ class EventStoreContract:
         set_schema_version(99)
         with pytest.raises(SchemaTooNew, match="schema version 99"):
             open_store()
+
+
+def documented_sql() -> str:
+    """The example query of docs/event-store.md, which both database backends must run."""
+    doc = (Path(__file__).parents[2] / "docs" / "event-store.md").read_text(encoding="utf-8")
+    (query,) = re.findall(r"```sql\n(.*?)```", doc, re.DOTALL)
+    return query

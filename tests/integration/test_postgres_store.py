@@ -8,8 +8,16 @@ import pytest
 
 from agentlab.adapters import open_store
 from agentlab.adapters.postgres_store import redact_url
+from agentlab.core.errors import BackendError
 from agentlab.store import EventStore
-from tests.contracts.event_store import EventStoreContract, OpenStore, WriteRaw, started
+from tests.contracts.event_store import (
+    EventStoreContract,
+    OpenStore,
+    WriteRaw,
+    documented_sql,
+    record_governed_run,
+    started,
+)
 
 
 class TestPostgresStore(EventStoreContract):
@@ -68,3 +76,17 @@ def test_passwords_never_appear_in_the_store_url() -> None:
         == "postgresql://agent:***@db:5432/runs"
     )
     assert redact_url("postgresql://agent@db/runs") == "postgresql://agent@db/runs"
+
+
+def test_an_unreachable_server_is_a_backend_error_without_the_password() -> None:
+    with pytest.raises(BackendError, match="cannot connect") as caught:
+        open_store("postgresql://agent:s3cret@127.0.0.1:1/runs")
+    assert "s3cret" not in str(caught.value)
+    assert "agent:***@127.0.0.1:1" in str(caught.value)
+
+
+def test_the_documented_query_counts_side_effects_per_tool(pg_url: str) -> None:
+    with open_store(pg_url) as store:
+        record_governed_run(store)
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute(documented_sql()).fetchall() == [("create_purchase_order", 1)]

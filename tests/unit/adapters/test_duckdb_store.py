@@ -10,7 +10,14 @@ import pytest
 from agentlab.adapters import open_store as open_store_at
 from agentlab.adapters.duckdb_store import DuckDBEventStore
 from agentlab.store import EventStore
-from tests.contracts.event_store import EventStoreContract, OpenStore, WriteRaw, started
+from tests.contracts.event_store import (
+    EventStoreContract,
+    OpenStore,
+    WriteRaw,
+    documented_sql,
+    record_governed_run,
+    started,
+)
 
 
 class TestDuckDBStore(EventStoreContract):
@@ -55,3 +62,11 @@ def test_the_url_of_a_duckdb_store_opens_the_same_file(tmp_path: Path) -> None:
         url = first.url
     with open_store_at(url) as again:
         assert again.run_ids() == ["run_1"]
+
+
+def test_the_documented_query_counts_side_effects_per_tool(tmp_path: Path) -> None:
+    path = tmp_path / "runs.duckdb"
+    with DuckDBEventStore(path) as store:
+        record_governed_run(store)
+    with duckdb.connect(str(path)) as conn:
+        assert conn.execute(documented_sql()).fetchall() == [("create_purchase_order", 1)]
