@@ -76,6 +76,32 @@ def finished(run_id: str, seq: int) -> RunFinished:
 KEY = "idk_0123456789abcdef"
 
 
+def race(
+    writers: int, attempt: Callable[[int], object], *, loses_with: type[Exception]
+) -> list[str]:
+    """Start ``writers`` threads at once on ``attempt(i)``; "won" or "lost" for each."""
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(writers)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            attempt(index)
+            outcome = "won"
+        except loses_with:
+            outcome = "lost"
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
 def record_governed_run(store: EventStore, seed: int = 7) -> RunRecorder:
     """A run that reads, proposes a write, dry-runs, is approved, commits, verifies, finishes."""
     rec = RunRecorder.start(
@@ -302,53 +328,24 @@ class EventStoreContract:
 
     def test_writers_racing_for_one_seq_leave_exactly_one_event(self, store: EventStore) -> None:
         store.append([started("run_1")])
-        outcomes: list[str] = []
-        lock = threading.Lock()
-        barrier = threading.Barrier(8)
-
-        def race(index: int) -> None:
-            barrier.wait()
-            try:
-                store.append([write_step("run_1", 1, f"{KEY}_{index}", step_id=f"step_{index}")])
-                result = "won"
-            except DuplicateEvent:
-                result = "lost"
-            with lock:
-                outcomes.append(result)
-
-        workers = [threading.Thread(target=race, args=(i,)) for i in range(8)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
+        outcomes = race(
+            8,
+            lambda i: store.append([write_step("run_1", 1, f"{KEY}_{i}", step_id=f"step_{i}")]),
+            loses_with=DuplicateEvent,
+        )
         assert sorted(outcomes) == ["lost"] * 7 + ["won"]
         assert [e.seq for e in store.read(RunId("run_1"))] == [0, 1]
 
     def test_writers_racing_to_commit_one_key_commit_it_once(self, store: EventStore) -> None:
         for i in range(6):
             store.append([started(f"run_{i}"), write_step(f"run_{i}", 1, KEY)])
-        outcomes: list[str] = []
-        lock = threading.Lock()
-        barrier = threading.Barrier(6)
-
-        def race(index: int) -> None:
-            barrier.wait()
-            try:
-                store.append([committed(f"run_{index}", 2, KEY)])
-                result = "won"
-            except DuplicateIdempotencyKey:
-                result = "lost"
-            with lock:
-                outcomes.append(result)
-
-        workers = [threading.Thread(target=race, args=(i,)) for i in range(6)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
+        outcomes = race(
+            6,
+            lambda i: store.append([committed(f"run_{i}", 2, KEY)]),
+            loses_with=DuplicateIdempotencyKey,
+        )
         assert sorted(outcomes) == ["lost"] * 5 + ["won"]
-        commit = store.find_commit(KEY)
-        assert commit is not None
+        assert store.find_commit(KEY) is not None
         assert sum(len(store.read(RunId(f"run_{i}"))) for i in range(6)) == 6 * 2 + 1
 
     # --- bad input -----------------------------------------------------------------------------
