@@ -30,11 +30,6 @@ EventRow = tuple[str, int, str, Any, str | None, str | None, str]
 KeyRow = tuple[str, str, int]
 """(idempotency_key, run_id, seq)."""
 
-_TAILS = """
-    SELECT e.run_id, e.seq, e.kind FROM events e
-    JOIN (SELECT run_id, max(seq) AS seq FROM events WHERE run_id = ANY(?) GROUP BY run_id) t
-      ON e.run_id = t.run_id AND e.seq = t.seq
-"""
 _TAKEN_KEYS = (
     "SELECT idempotency_key, run_id, seq FROM idempotency_keys WHERE idempotency_key = ANY(?)"
 )
@@ -53,6 +48,12 @@ class SqlEventStore(ABC):
     url: str
     MIGRATIONS: ClassVar[list[str]]
     """Append only: a migration's position in this list is the schema version it brings."""
+    TAILS_SQL: ClassVar[str] = """
+        SELECT e.run_id, e.seq, e.kind FROM events e
+        JOIN (SELECT run_id, max(seq) AS seq FROM events WHERE run_id = ANY(?) GROUP BY run_id) t
+          ON e.run_id = t.run_id AND e.seq = t.seq
+    """
+    """(run_id, last seq, kind of the last event) of the runs in a list; on the append path."""
 
     @abstractmethod
     def _transaction(self) -> AbstractContextManager[Any]:
@@ -112,7 +113,7 @@ class SqlEventStore(ABC):
             tails = {
                 run_id: RunTail(seq, kind == "run_finished")
                 for run_id, seq, kind in conn.execute(
-                    self._sql(_TAILS), [runs_of(batch)]
+                    self._sql(self.TAILS_SQL), [runs_of(batch)]
                 ).fetchall()
             }
             taken = {}

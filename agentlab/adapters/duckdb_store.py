@@ -54,6 +54,12 @@ class DuckDBEventStore(SqlEventStore):
         """,
     ]
 
+    # DuckDB scans for either form; its arg_max does it in one pass instead of two (~2.5x faster).
+    TAILS_SQL: ClassVar[str] = (
+        "SELECT run_id, max(seq), arg_max(kind, seq) FROM events "
+        "WHERE run_id = ANY(?) GROUP BY run_id"
+    )
+
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self.url = f"duckdb://{self.path}"
@@ -86,15 +92,22 @@ class DuckDBEventStore(SqlEventStore):
     def _insert(
         self, conn: duckdb.DuckDBPyConnection, events: list[EventRow], keys: list[KeyRow]
     ) -> None:
+        # One statement over column lists: executemany() runs a statement per row, ~25x slower.
         try:
-            conn.executemany(
+            conn.execute(
                 "INSERT INTO events "
                 "(run_id, seq, kind, occurred_at, step_id, idempotency_key, body) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                events,
+                "SELECT unnest(?::VARCHAR[]), unnest(?::INTEGER[]), unnest(?::VARCHAR[]), "
+                "unnest(?::TIMESTAMPTZ[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
+                "unnest(?::JSON[])",
+                [list(column) for column in zip(*events, strict=True)],
             )
             if keys:
-                conn.executemany("INSERT INTO idempotency_keys VALUES (?, ?, ?)", keys)
+                conn.execute(
+                    "INSERT INTO idempotency_keys "
+                    "SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[])",
+                    [list(column) for column in zip(*keys, strict=True)],
+                )
         except duckdb.ConstraintException as exc:  # the backstop behind check_batch
             if "idempotency_key" in str(exc):
                 raise DuplicateIdempotencyKey(f"{self.url}: {exc}") from exc
