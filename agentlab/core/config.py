@@ -33,17 +33,36 @@ class _LineTrackingBuilder:
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
+                line = key_node.start_mark.line + 1
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise ConfigError(
+                        f"{self.path}:{line}: merge keys (<<) are not supported",
+                        hint="write the keys out; anchors and aliases (&name, *name) do work",
+                    )
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise ConfigError(
+                        f"{self.path}:{line}: a mapping key must be a plain value, "
+                        f"not a {'list' if isinstance(key_node, yaml.SequenceNode) else 'mapping'}",
+                        hint="quote the key, or restructure the mapping",
+                    )
                 key = self.build(key_node, (*loc, "<key>"))
                 if key in result:
                     raise ConfigError(
-                        f"{self.path}:{key_node.start_mark.line + 1}: key {key!r} appears twice",
+                        f"{self.path}:{line}: key {key!r} appears twice",
                         hint="remove or rename one of them",
                     )
                 result[key] = self.build(value_node, (*loc, key))
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*loc, index)) for index, item in enumerate(node.value)]
-        return self._scalars.construct_object(node, deep=True)
+        try:
+            return self._scalars.construct_object(node, deep=True)
+        except yaml.YAMLError:  # e.g. a tag such as !env that safe loading refuses
+            raise ConfigError(
+                f"{self.path}:{node.start_mark.line + 1}: cannot read value {node.value!r} "
+                f"tagged {node.tag}",
+                hint="remove the tag: agentlab reads plain YAML (no custom or Python tags)",
+            ) from None
 
 
 def _line_of(loc: Loc, lines: dict[Loc, int]) -> int:

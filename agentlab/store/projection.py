@@ -132,6 +132,10 @@ def project_run(events: Iterable[Event]) -> RunState:
                 f"got run {event.run_id} seq {event.seq}",
                 hint="pass the events of one run, in seq order, as EventStore.read returns them",
             )
+        if state.is_finished:
+            raise InvalidEvent(
+                f"run {state.run.run_id}: {event.kind} at seq {event.seq} follows run_finished"
+            )
         state.last_seq = event.seq
         _apply(state, event)
     if state is None:
@@ -152,6 +156,13 @@ def _step(state: RunState, event: Event, step_id: StepId) -> StepState:
 def _apply(state: RunState, event: Event) -> None:
     match event:
         case StepProposed(step=step):
+            if step.step_id in state.steps:
+                raise InvalidEvent(
+                    f"run {state.run.run_id} seq {event.seq}: step {step.step_id} is proposed "
+                    "a second time",
+                    hint="step ids must be unique within a run; do not reuse a seeded IdFactory "
+                    "when resuming",
+                )
             state.steps[step.step_id] = StepState(step=step)
         case StepDryRunCompleted(step_id=step_id, diff=diff):
             entry = _step(state, event, step_id)
@@ -164,7 +175,7 @@ def _apply(state: RunState, event: Event) -> None:
             entry.status, entry.decision = "rejected", event
         case StepCommitted(step_id=step_id, idempotency_key=key):
             entry = _step(state, event, step_id)
-            if entry.step.has_side_effect and key != entry.step.idempotency_key:
+            if key != entry.step.idempotency_key:  # a read step has no key, and commits none
                 raise InvalidEvent(
                     f"run {state.run.run_id} seq {event.seq}: step {step_id} was proposed with "
                     f"key {entry.step.idempotency_key} but committed with {key}"

@@ -37,16 +37,25 @@ class TimelineRow(NamedTuple):
     detail: str
 
 
-def _short(value: object) -> str:
-    text = json.dumps(value, sort_keys=True, default=str)
+def _clip(text: str) -> str:
     return text if len(text) <= DETAIL_MAX_CHARS else text[: DETAIL_MAX_CHARS - 1] + "…"
+
+
+def _short(value: object) -> str:
+    """A JSON value on one line, clipped."""
+    return _clip(json.dumps(value, sort_keys=True, default=str))
+
+
+def _text(value: str) -> str:
+    """Free text (a reason, a message, an answer) on one line, clipped."""
+    return _clip(" ".join(value.split()))
 
 
 def describe(event: Event) -> str:
     """A one-line summary of what the event says."""
     match event:
         case RunStarted(run=run):
-            return f"{run.actor}: {run.task!r}" + (
+            return f"{run.actor}: {_text(run.task)!r}" + (
                 f" [{run.config}/{run.model}]" if run.config else ""
             )
         case StepProposed(step=step):
@@ -57,23 +66,23 @@ def describe(event: Event) -> str:
         case StepApproved(approver=who, approved_by=by, edited_arguments=edited):
             return f"approved by {by} {who}" + (" with edits" if edited is not None else "")
         case StepRejected(approver=who, rejected_by=by, reason=reason):
-            return f"rejected by {by} {who}: {reason}"
+            return f"rejected by {by} {who}: {_text(reason)}"
         case StepCommitted(result=result, latency_ms=latency_ms):
             return f"{_short(result)} in {latency_ms:.0f} ms"
         case StepFailed(error_code=code, message=message, is_retryable=retryable):
-            return f"{code}: {message}" + (" (retryable)" if retryable else "")
+            return f"{code}: {_text(message)}" + (" (retryable)" if retryable else "")
         case StepRetried(attempt=attempt, backoff_ms=backoff_ms):
             return f"attempt {attempt} after {backoff_ms} ms"
         case ArtifactRecorded(artifact=artifact):
             return f"{artifact.kind} {artifact.artifact_id}: {_short(artifact.content)}"
         case Verified(verifier=verifier, passed=passed, findings=findings):
             return f"{verifier}: {'passed' if passed else 'FAILED'}" + (
-                f" ({'; '.join(findings)})" if findings else ""
+                f" ({_text('; '.join(findings))})" if findings else ""
             )
         case RunResumed(reason=reason):
-            return reason
+            return _text(reason) or "resumed"
         case RunFinished(outcome=outcome, answer=answer):
-            return outcome + (f": {answer}" if answer else "")
+            return outcome + (f": {_text(answer)}" if answer else "")
     raise AssertionError(f"no description for {event.kind}")  # every kind is matched above
 
 
