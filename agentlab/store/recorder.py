@@ -8,6 +8,7 @@ appends at once: what was said before a crash is in the store after it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from pydantic import JsonValue
 
@@ -34,6 +35,16 @@ from agentlab.core.ids import IdFactory, RunId, StepId, derive_idempotency_key
 from agentlab.core.records import Artifact, Run, SideEffect, Step
 from agentlab.store.projection import RunState, project_run
 from agentlab.store.protocol import EventStore
+
+
+class ResumedRun(NamedTuple):
+    """What :meth:`RunRecorder.resume` returns."""
+
+    recorder: RunRecorder
+    """Appends the rest of the run, after the ``run_resumed`` it wrote."""
+    state: RunState
+    """The run as projected before resuming: ``open_steps`` are what is left to do,
+    ``committed_keys`` what must not be done again."""
 
 
 class RunRecorder:
@@ -97,13 +108,14 @@ class RunRecorder:
         reason: str = "resumed after interruption",
         clock: Clock | None = None,
         ids: IdFactory | None = None,
-    ) -> tuple[RunRecorder, RunState]:
+    ) -> ResumedRun:
         """Continue a run from what the store holds; writes ``run_resumed``.
 
+        Pass a fresh ``ids`` factory, never the seeded one the run started with: the same seed
+        would hand out the step ids already in the log, which the projection refuses.
+
         Returns:
-            The recorder, and the run's state as projected before resuming: its
-            ``open_steps`` are what is left to do, its ``committed_keys`` what must not be
-            done again.
+            The recorder and the run's state before resuming; unpacks as a pair.
 
         Raises:
             InvalidEvent: the run is unknown or has already finished.
@@ -128,7 +140,7 @@ class RunRecorder:
             ids=ids or IdFactory(),
         )
         recorder._append(RunResumed, reason=reason)
-        return recorder, state
+        return ResumedRun(recorder, state)
 
     @property
     def run_id(self) -> RunId:
