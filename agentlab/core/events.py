@@ -80,6 +80,9 @@ class StepDryRunCompleted(_StepEvent):
 
     kind: Literal["step_dry_run_completed"] = "step_dry_run_completed"
     diff: JsonValue
+    is_final: bool = False
+    """True when no commit follows: the autonomy phase allows only dry-runs, or the caller
+    asked for a preview. False when the step now waits for approval."""
 
 
 Approver = Literal["human", "policy"]

@@ -46,6 +46,8 @@ class StepState:
     status: StepStatus = "proposed"
     attempts: int = 1
     dry_run_diff: JsonValue = None
+    is_preview_only: bool = False
+    """The dry-run was the whole step: nothing is to be committed (see ``is_final``)."""
     decision: StepApproved | StepRejected | None = None
     """The last approval or rejection, if any."""
     result: JsonValue = None
@@ -54,9 +56,12 @@ class StepState:
 
     @property
     def is_settled(self) -> bool:
-        """True when nothing is left to do: committed, rejected, or failed for good."""
+        """True when nothing is left to do: committed, rejected, previewed only, or failed for
+        good."""
         if self.status == "failed":
             return self.last_error is not None and not self.last_error.is_retryable
+        if self.status == "dry_run":
+            return self.is_preview_only
         return self.status in ("committed", "rejected")
 
     @property
@@ -164,9 +169,9 @@ def _apply(state: RunState, event: Event) -> None:
                     "when resuming",
                 )
             state.steps[step.step_id] = StepState(step=step)
-        case StepDryRunCompleted(step_id=step_id, diff=diff):
+        case StepDryRunCompleted(step_id=step_id, diff=diff, is_final=is_final):
             entry = _step(state, event, step_id)
-            entry.status, entry.dry_run_diff = "dry_run", diff
+            entry.status, entry.dry_run_diff, entry.is_preview_only = "dry_run", diff, is_final
         case StepApproved(step_id=step_id):
             entry = _step(state, event, step_id)
             entry.status, entry.decision = "approved", event

@@ -120,15 +120,42 @@ class RunRecorder:
         Raises:
             InvalidEvent: the run is unknown or has already finished.
         """
+        recorder, state = cls._reopen(store, run_id, clock=clock, ids=ids)
+        recorder._append(RunResumed, reason=reason)
+        return ResumedRun(recorder, state)
+
+    @classmethod
+    def attach(
+        cls,
+        store: EventStore,
+        run_id: RunId,
+        *,
+        clock: Clock | None = None,
+        ids: IdFactory | None = None,
+    ) -> RunRecorder:
+        """Write to a run that another process drives, e.g. to answer an approval request.
+
+        Unlike :meth:`resume` this writes nothing by itself. If the driving process appends at
+        the same moment, one of the two appends is refused with ``DuplicateEvent``; read the
+        run again and retry.
+
+        Raises:
+            InvalidEvent: the run is unknown or has already finished.
+        """
+        return cls._reopen(store, run_id, clock=clock, ids=ids)[0]
+
+    @classmethod
+    def _reopen(
+        cls, store: EventStore, run_id: RunId, *, clock: Clock | None, ids: IdFactory | None
+    ) -> tuple[RunRecorder, RunState]:
         events = store.read(run_id)
         if not events:
-            raise InvalidEvent(
-                f"{store.url}: no run {run_id} to resume", hint="see store.run_ids()"
-            )
+            raise InvalidEvent(f"{store.url}: no run {run_id}", hint="see store.run_ids()")
         state = project_run(events)
         if state.is_finished:
             raise InvalidEvent(
-                f"{store.url}: run {run_id} has finished ({state.status}); nothing to resume"
+                f"{store.url}: run {run_id} has finished ({state.status}); nothing more can be "
+                "written to it"
             )
         positions = [s.step.position for s in state.steps.values()]
         recorder = cls(
@@ -139,8 +166,7 @@ class RunRecorder:
             clock=clock or SystemClock(),
             ids=ids or IdFactory(),
         )
-        recorder._append(RunResumed, reason=reason)
-        return ResumedRun(recorder, state)
+        return recorder, state
 
     @property
     def run_id(self) -> RunId:
@@ -176,9 +202,16 @@ class RunRecorder:
         self._next_position += 1
         return step
 
-    def dry_run(self, step_id: StepId, diff: JsonValue) -> None:
-        """Record the diff a dry-run of the step produced."""
-        self._append(StepDryRunCompleted, step_id=step_id, diff=diff)
+    def dry_run(self, step_id: StepId, diff: JsonValue, *, is_final: bool = False) -> None:
+        """Record the diff a dry-run of the step produced.
+
+        Args:
+            step_id: The step.
+            diff: What a commit would change.
+            is_final: No commit follows (a preview, or an autonomy phase without commits);
+                the step is settled and a resume leaves it alone.
+        """
+        self._append(StepDryRunCompleted, step_id=step_id, diff=diff, is_final=is_final)
 
     def approve(
         self,

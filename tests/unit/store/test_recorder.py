@@ -48,7 +48,7 @@ def test_another_seed_records_other_ids() -> None:
 
 
 def test_resuming_an_unknown_run_is_refused() -> None:
-    with pytest.raises(InvalidEvent, match="no run run_nowhere to resume"):
+    with pytest.raises(InvalidEvent, match="no run run_nowhere"):
         RunRecorder.resume(MemoryEventStore(), RunId("run_nowhere"))
 
 
@@ -102,3 +102,43 @@ def test_a_proposed_write_carries_its_key_in_the_log(clock: TickingClock, ids: I
     assert isinstance(proposed, StepProposed)
     assert proposed.step == step
     assert step.idempotency_key is not None
+
+
+def test_attach_writes_to_a_running_run_without_a_resume_event(
+    clock: TickingClock, ids: IdFactory
+) -> None:
+    store = MemoryEventStore()
+    rec = RunRecorder.start(store, task="t", actor="alice", clock=clock, ids=ids)
+    order = rec.propose("create_purchase_order", ORDER, side_effect="write")
+    rec.dry_run(order.step_id, {"purchase_orders": {"+": 1}})
+
+    reviewer = RunRecorder.attach(store, rec.run_id, clock=clock, ids=IdFactory.seeded(7))
+    reviewer.approve(order.step_id, approver="bob", approved_by="human")
+
+    kinds = [e.kind for e in store.read(rec.run_id)]
+    assert kinds[-1] == "step_approved"
+    assert "run_resumed" not in kinds
+
+
+def test_attach_to_a_finished_run_is_refused(clock: TickingClock) -> None:
+    store = MemoryEventStore()
+    rec = RunRecorder.start(store, task="t", actor="alice", clock=clock)
+    rec.finish("succeeded")
+    with pytest.raises(InvalidEvent, match="has finished"):
+        RunRecorder.attach(store, rec.run_id)
+
+
+def test_a_final_dry_run_settles_the_step_and_a_plain_one_leaves_it_open(
+    clock: TickingClock, ids: IdFactory
+) -> None:
+    store = MemoryEventStore()
+    rec = RunRecorder.start(store, task="t", actor="alice", clock=clock, ids=ids)
+    preview = rec.propose("create_purchase_order", ORDER, side_effect="write")
+    rec.dry_run(preview.step_id, {"+": 1}, is_final=True)
+    waiting = rec.propose("create_purchase_order", {**ORDER, "note": "2"}, side_effect="write")
+    rec.dry_run(waiting.step_id, {"+": 1})
+
+    _, state = RunRecorder.resume(store, rec.run_id, clock=clock, ids=IdFactory.seeded(8))
+
+    assert [s.step.step_id for s in state.open_steps] == [waiting.step_id]
+    assert state.steps[preview.step_id].is_preview_only
