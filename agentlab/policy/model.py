@@ -1,0 +1,209 @@
+"""The policy file: who may do what, how autonomously, how often, and with whose approval.
+
+Loaded from YAML with :func:`load_policy`; a wrong field is reported as ``file:line``. The
+article's ``rateLimits`` block (section 8.2) is accepted verbatim as one of its keys.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from agentlab.core.config import load_yaml_model, parse_yaml_model
+
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+Domain = Annotated[str, Field(pattern=r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")]
+
+
+class AutonomyPhase(IntEnum):
+    """The article's staged autonomy (12.1): each phase allows what the last did, and more."""
+
+    CHAT_RAG = 0
+    """Chat and retrieval only: no tools."""
+    READ_ONLY = 1
+    """Read-only tools (search, reference APIs)."""
+    DRY_RUN = 2
+    """Write tools in dry-run only: the diff is shown, nothing is committed."""
+    COMMIT = 3
+    """Commits within limits, allowlists and daily caps, after approval."""
+    MULTI_AGENT = 4
+    """As phase 3, with specialised agents (planner, executor, verifier)."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+class Actor(_Model):
+    """A person or service a run acts for."""
+
+    scopes: tuple[str, ...] = ()
+    """Granted scopes, e.g. ``erp:read``; a tool is offered only with its scope."""
+    data_classes: tuple[str, ...] = ("public",)
+    """The data classes this actor may read; retrieval and the KB filter by them."""
+    use_cases: tuple[Name, ...] = ()
+    """The use cases this actor may start runs in."""
+
+
+class UseCase(_Model):
+    """A kind of request the agent serves, and the tools it may use for it."""
+
+    description: str = ""
+    tools: tuple[Name, ...] = ()
+    """Tools offered in this use case (further narrowed by scopes and the phase)."""
+    phase: AutonomyPhase | None = None
+    """A lower phase for this use case than the policy's; never a higher one."""
+    fallbacks: tuple[Fallback, ...] = ()
+    """What to do, in order, when a run of this use case fails (the article's 9.3)."""
+
+
+class RpaFallback(_Model):
+    """Hand the work to an existing, versioned RPA flow."""
+
+    kind: Literal["rpa"] = "rpa"
+    workflow: str
+    version: str
+
+
+class ChatAnswerFallback(_Model):
+    """Answer in chat only, as a stopgap: what was found, and that nothing was changed."""
+
+    kind: Literal["chat_answer"] = "chat_answer"
+
+
+class TicketFallback(_Model):
+    """Open a helpdesk ticket so a person takes over."""
+
+    kind: Literal["ticket"] = "ticket"
+    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+    requester: str = "agent-fallback@example.co.jp"
+    """Who the ticket is filed for; the run's requester when it is an email address."""
+
+
+Fallback = Annotated[RpaFallback | ChatAnswerFallback | TicketFallback, Field(discriminator="kind")]
+
+
+class ApprovalRule(_Model):
+    """Who approves a tool's commits: a human, or the policy itself within a limit.
+
+    Rules are read in order; the first whose tool matches and whose limit holds decides.
+    A write no rule covers needs a human.
+    """
+
+    name: Name
+    """Recorded as the approver (``policy:<name>``) in events and the audit log."""
+    tool: Name
+    approver: Literal["human", "policy"]
+    max_amount: float | None = Field(default=None, ge=0)
+    """The rule applies only when the dry-run's amount is at most this."""
+    amount_field: str = "total_usd"
+    """The field of the dry-run result that holds the amount."""
+
+
+class Allowlists(_Model):
+    """Where tools may reach, whatever the model asks."""
+
+    email_recipient_domains: tuple[Domain, ...] | None = None
+    """Email may go only to these domains (and their subdomains); None: no list."""
+    browser_domains: tuple[Domain, ...] | None = None
+    """The browser may open only these domains (and their subdomains); None: no list."""
+
+
+class LlmLimits(_Model):
+    """The LLM budget: a token bucket waits when it is empty instead of failing."""
+
+    provider: str = "openai"
+    requests_per_minute: int = Field(gt=0)
+    tokens_per_minute: int = Field(gt=0)
+
+
+class RetryPolicy(_Model):
+    """Retries of a tool call after a retryable failure (429, 5xx, a dropped connection)."""
+
+    max_attempts: int = Field(ge=1, le=20)
+    """Attempts in all, the first included."""
+    backoff_ms: tuple[Annotated[int, Field(ge=0)], ...] = ()
+    """Wait before retry 1, 2, ...; the last value repeats if there are more retries."""
+
+
+class ToolLimits(_Model):
+    """Caps on one system (``erp_api``, ``email_send``, ...), shared by its tools."""
+
+    concurrency: int | None = Field(default=None, ge=1)
+    """Calls in flight at once; more wait for a slot."""
+    retry: RetryPolicy | None = None
+    daily_cap: int | None = Field(default=None, ge=0)
+    """Commits per UTC day; the next one is refused as a policy block."""
+    allow_domains: tuple[Domain, ...] | None = None
+    """Domains this system's tools may reach (email recipients, URLs)."""
+
+
+class RateLimits(_Model):
+    """The article's ``rateLimits`` block, verbatim."""
+
+    llm: LlmLimits | None = None
+    tools: dict[Name, ToolLimits] = Field(default_factory=dict)
+
+
+class Policy(_Model):
+    """Everything the executor and the tool router enforce, in one file."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    phase: AutonomyPhase
+    """The autonomy phase, 0 to 4; see :class:`AutonomyPhase`."""
+    actors: dict[Name, Actor]
+    use_cases: dict[Name, UseCase]
+    approvals: tuple[ApprovalRule, ...] = ()
+    allowlists: Allowlists = Allowlists()
+    rate_limits: RateLimits = Field(default=RateLimits(), alias="rateLimits")
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Self:
+        for actor_name, actor in self.actors.items():
+            for use_case in actor.use_cases:
+                if use_case not in self.use_cases:
+                    raise ValueError(
+                        f"actor {actor_name!r} names use case {use_case!r}, which is not "
+                        f"defined (known: {', '.join(sorted(self.use_cases)) or 'none'})"
+                    )
+        for name, use_case in self.use_cases.items():
+            if use_case.phase is not None and use_case.phase > self.phase:
+                raise ValueError(
+                    f"use case {name!r} asks for phase {int(use_case.phase)}, above the "
+                    f"policy's phase {int(self.phase)}; a use case may only lower it"
+                )
+        return self
+
+    def phase_of(self, use_case: str) -> AutonomyPhase:
+        """The phase that applies to a use case: its own if set, else the policy's."""
+        own = self.use_cases[use_case].phase
+        return self.phase if own is None else own
+
+
+UseCase.model_rebuild()
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and validate a policy file.
+
+    Raises:
+        ConfigError: naming ``file:line`` and the field for every problem found.
+    """
+    return load_yaml_model(Path(path), Policy)
+
+
+def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
+    """Validate a policy from YAML text; errors name ``source`` and the line."""
+    return parse_yaml_model(text, Policy, path=source)
+
+
+DEFAULT_POLICY_PATH = Path(__file__).with_name("default.yaml")
+
+
+def default_policy() -> Policy:
+    """The embedded policy the demo and the default suites use (phase 3)."""
+    return load_policy(DEFAULT_POLICY_PATH)
