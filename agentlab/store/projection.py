@@ -56,8 +56,7 @@ class StepState:
 
     @property
     def is_settled(self) -> bool:
-        """True when nothing is left to do: committed, rejected, previewed only, or failed for
-        good."""
+        """True when nothing is left to do: committed, rejected, previewed, or failed for good."""
         if self.status == "failed":
             return self.last_error is not None and not self.last_error.is_retryable
         if self.status == "dry_run":

@@ -221,9 +221,9 @@ class RunRecorder:
         approved_by: Approver,
         reason: str = "",
         edited_arguments: dict[str, JsonValue] | None = None,
-    ) -> None:
-        """Record that a human or a policy approved the step's commit."""
-        self._append(
+    ) -> StepApproved:
+        """Record that a human or a policy approved the step's commit; returns the event."""
+        return self._append(  # type: ignore[return-value]
             StepApproved,
             step_id=step_id,
             approver=approver,
@@ -232,9 +232,11 @@ class RunRecorder:
             edited_arguments=edited_arguments,
         )
 
-    def reject(self, step_id: StepId, *, approver: str, rejected_by: Approver, reason: str) -> None:
-        """Record that a human or a policy refused the step's commit."""
-        self._append(
+    def reject(
+        self, step_id: StepId, *, approver: str, rejected_by: Approver, reason: str
+    ) -> StepRejected:
+        """Record that a human or a policy refused the step's commit; returns the event."""
+        return self._append(  # type: ignore[return-value]
             StepRejected, step_id=step_id, approver=approver, rejected_by=rejected_by, reason=reason
         )
 
