@@ -20,25 +20,7 @@ from agentlab.policy import (
     parse_policy,
 )
 from agentlab.tools import builtin_tools
-
-# The article's section 8.2, verbatim (indentation restored).
-ARTICLE_RATE_LIMITS = """\
-rateLimits:
-  llm:
-    provider: openai
-    requests_per_minute: 300
-    tokens_per_minute: 200000
-  tools:
-    erp_api:
-      concurrency: 5
-      retry:
-        max_attempts: 3
-        backoff_ms: [200, 800, 2000]
-    email_send:
-      concurrency: 20
-      daily_cap: 2000
-      allow_domains: ["example.co.jp"]
-"""
+from tests.article import ARTICLE_RATE_LIMITS
 
 MINIMAL = """\
 phase: {phase}
@@ -91,8 +73,7 @@ def test_the_default_policy_loads_and_carries_the_articles_limits() -> None:
 def test_a_wrong_field_is_reported_with_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text(
-        MINIMAL.format(phase=3)
-        + ARTICLE_RATE_LIMITS.replace("concurrency: 5", "concurrency: -5")
+        MINIMAL.format(phase=3) + ARTICLE_RATE_LIMITS.replace("concurrency: 5", "concurrency: -5")
     )
     with pytest.raises(ConfigError) as caught:
         load_policy(path)
@@ -159,14 +140,13 @@ def test_scopes_use_cases_and_actors_are_checked() -> None:
 
 def test_mail_off_either_allowlist_is_blocked() -> None:
     policy = policy_at(
-        3, "allowlists: {email_recipient_domains: [example.co.jp, example.com]}\n"
-        + ARTICLE_RATE_LIMITS
+        3,
+        "allowlists: {email_recipient_domains: [example.co.jp, example.com]}\n"
+        + ARTICLE_RATE_LIMITS,
     )
 
     def verdict(*targets: str):
-        return check_call(
-            policy, actor="alice", use_case="procurement", tool=MAIL, targets=targets
-        )
+        return check_call(policy, actor="alice", use_case="procurement", tool=MAIL, targets=targets)
 
     assert verdict("mailto:a@example.co.jp", "mailto:b@sales.example.co.jp").is_allowed
     # example.com is on the policy's list but not on email_send's allow_domains

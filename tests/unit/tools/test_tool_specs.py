@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -13,36 +14,7 @@ from agentlab.tools import BUILTIN_TOOLS, InvalidArguments, builtin_tools
 from agentlab.tools.erp import CreatePurchaseOrder
 from agentlab.tools.registry import tool
 from agentlab.tools.spec import ToolArguments
-
-# The article's section 4.1, verbatim.
-ARTICLE_PO_SCHEMA = json.loads("""
-{
-"name": "create_purchase_order",
-"description": "Create PO in ERP (dry-run supported)",
-"parameters": {
-"type": "object",
-"required": ["supplier_id", "items", "dry_run", "idempotency_key"],
-"properties": {
-"supplier_id": {"type": "string", "pattern": "^SUP-[0-9]{6}$"},
-"items": {
-"type": "array",
-"minItems": 1,
-"maxItems": 20,
-"items": {
-"type": "object",
-"required": ["sku", "qty"],
-"properties": {
-"sku": {"type": "string", "pattern": "^[A-Z0-9-]{3,32}$"},
-"qty": {"type": "integer", "minimum": 1, "maximum": 1000}
-}
-}
-},
-"dry_run": {"type": "boolean"},
-"idempotency_key": {"type": "string", "minLength": 16, "maxLength": 64}
-}
-}
-}
-""")
+from tests.article import ARTICLE_PO_SCHEMA
 
 VALID_PO = {
     "supplier_id": "SUP-000123",
@@ -69,7 +41,7 @@ def test_the_purchase_order_tool_is_the_articles_schema() -> None:
     spec = builtin_tools().get("create_purchase_order")
     assert spec is not None
     schema = spec.json_schema()
-    expected = ARTICLE_PO_SCHEMA["parameters"]
+    expected = copy.deepcopy(ARTICLE_PO_SCHEMA["parameters"])
     expected["required"] = sorted(expected["required"])
     expected["properties"]["items"]["items"]["required"].sort()
 
