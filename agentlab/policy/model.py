@@ -83,6 +83,9 @@ class TicketFallback(_Model):
     """Who the ticket is filed for; the run's requester when it is an email address."""
 
 
+FALLBACK_TOOLS = {"rpa": "run_rpa_workflow", "ticket": "create_ticket"}
+"""The tool each kind of fallback runs; a use case with that fallback must offer it."""
+
 Fallback = Annotated[RpaFallback | ChatAnswerFallback | TicketFallback, Field(discriminator="kind")]
 
 
@@ -171,6 +174,13 @@ class Policy(_Model):
                         f"defined (known: {', '.join(sorted(self.use_cases)) or 'none'})"
                     )
         for name, use_case in self.use_cases.items():
+            for fallback in use_case.fallbacks:
+                needed = FALLBACK_TOOLS.get(fallback.kind)
+                if needed and needed not in use_case.tools:
+                    raise ValueError(
+                        f"use case {name!r} falls back to {fallback.kind!r}, which runs "
+                        f"{needed!r}: add it to the use case's tools"
+                    )
             if use_case.phase is not None and use_case.phase > self.phase:
                 raise ValueError(
                     f"use case {name!r} asks for phase {int(use_case.phase)}, above the "

@@ -192,3 +192,11 @@ def test_default_policy_names_only_builtin_tools() -> None:
     for use_case in policy.use_cases.values():
         assert set(use_case.tools) <= names
     assert {rule.tool for rule in policy.approvals} <= names
+
+
+def test_a_fallback_needs_its_tool_in_the_use_case() -> None:
+    text = MINIMAL.format(phase=3).replace(
+        "{tools: [find_supplier", "{fallbacks: [{kind: ticket}], tools: [find_supplier"
+    )
+    with pytest.raises(ConfigError, match="runs 'create_ticket': add it"):
+        parse_policy(text)

@@ -1,0 +1,99 @@
+"""Per-system caps from the policy's ``rateLimits.tools``: concurrency and daily commit caps.
+
+The article's section 8.1: parallelism is limited by side effects, not by agent count, so each
+system (``erp_api``, ``email_send``) gets its own number of calls in flight and its own number
+of commits per day. These counters live in this process; caps shared by several machines
+need a shared counter (Redis, in the scale-out work).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date
+
+from agentlab.core.clock import Clock, SystemClock
+from agentlab.policy import RateLimits, RetryPolicy
+
+
+class ToolCaps:
+    """Concurrency slots and daily commit counts per system.
+
+    Args:
+        limits: The policy's ``rateLimits``.
+        clock: Tells the day for daily caps (UTC).
+    """
+
+    def __init__(self, limits: RateLimits, *, clock: Clock | None = None) -> None:
+        self._limits = limits
+        self._clock = clock or SystemClock()
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._in_flight: Counter[str] = Counter()
+        self._commits: Counter[tuple[str, date]] = Counter()
+
+    @asynccontextmanager
+    async def slot(self, system: str) -> AsyncIterator[None]:
+        """Hold one of the system's concurrency slots while a call is in flight.
+
+        A call waits here when the system's ``concurrency`` calls are already out.
+        """
+        limit = self._limits.tools.get(system)
+        if limit is None or limit.concurrency is None:
+            yield
+            return
+        if system not in self._slots:
+            self._slots[system] = asyncio.Semaphore(limit.concurrency)
+        async with self._slots[system]:
+            self._in_flight[system] += 1
+            try:
+                yield
+            finally:
+                self._in_flight[system] -= 1
+
+    def in_flight(self, system: str) -> int:
+        """Calls to ``system`` holding a slot now."""
+        return self._in_flight[system]
+
+    def take_commit(self, system: str) -> bool:
+        """Count one commit against the system's daily cap; False when the cap is reached.
+
+        Check and count happen together, with no await between them, so concurrent calls on
+        one event loop can never overshoot the cap.
+        """
+        limit = self._limits.tools.get(system)
+        if limit is None or limit.daily_cap is None:
+            return True
+        key = (system, self._clock.now().date())
+        if self._commits[key] >= limit.daily_cap:
+            return False
+        self._commits[key] += 1
+        return True
+
+    def give_back_commit(self, system: str) -> None:
+        """Undo :meth:`take_commit` for a commit that made no change (it failed for good)."""
+        key = (system, self._clock.now().date())
+        if self._commits[key] > 0:
+            self._commits[key] -= 1
+
+    def commits_today(self, system: str) -> int:
+        """Commits counted against ``system`` today."""
+        return self._commits[(system, self._clock.now().date())]
+
+    def retry_policy(self, system: str) -> RetryPolicy:
+        """The system's retry policy; one attempt and no retry when none is configured."""
+        limit = self._limits.tools.get(system)
+        if limit is None or limit.retry is None:
+            return RetryPolicy(max_attempts=1)
+        return limit.retry
+
+
+def backoff_ms(retry: RetryPolicy, retry_number: int) -> int:
+    """The wait before retry ``retry_number`` (1 for the first): the list's entry, or its last.
+
+    With no list configured, retries come without a wait.
+    """
+    if not retry.backoff_ms:
+        return 0
+    return retry.backoff_ms[min(retry_number, len(retry.backoff_ms)) - 1]

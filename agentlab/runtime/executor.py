@@ -1,0 +1,498 @@
+"""The executor: every tool call goes through the same deterministic pipeline.
+
+For each call, in this order (the article's 4.2 and DESIGN.md's step 5)::
+
+    validate arguments -> enforce policy (phase, scopes, allowlists)
+      -> idempotency (a committed key returns its recorded result)
+      -> caps (concurrency per system; daily cap before a commit)
+      -> dry-run, and its diff -> approval (a policy rule, or a human)
+      -> commit -> retries with the configured backoff on retryable errors
+
+Every decision is an event in the run (through the :class:`RunRecorder`) and a record in
+the audit log. The model never sees an exception: it gets a :class:`ToolOutcome` whose text
+it reads as the tool's result, marked as data rather than instructions.
+
+A step can stop half-way -- waiting for a person, or because the process died -- and
+:meth:`Executor.continue_step` carries it on from what the store holds. Writes carry the
+step's idempotency key to the system too, so a commit whose event was never written (the
+process died in between) is answered by the system from its own record, not made twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, JsonValue
+
+from agentlab.core.clock import Clock, SystemClock
+from agentlab.core.errors import PolicyViolation, ToolRejected
+from agentlab.core.events import StepApproved, StepRejected
+from agentlab.core.ids import StepId
+from agentlab.policy import Policy, approval_for, check_call
+from agentlab.runtime.approvals import ApprovalRequest, QueueReviewer, Reviewer
+from agentlab.runtime.caps import ToolCaps, backoff_ms
+from agentlab.store import RunRecorder, StepState
+from agentlab.store.audit import AuditDecision, AuditEntry, AuditLog, MemoryAuditLog
+from agentlab.tools import (
+    InvalidArguments,
+    ToolContext,
+    ToolOutput,
+    ToolRegistry,
+    ToolSpec,
+    ToolUnavailable,
+)
+
+OutcomeStatus = Literal[
+    "ok",
+    "replayed",
+    "previewed",
+    "awaiting_approval",
+    "rejected",
+    "blocked",
+    "invalid",
+    "failed",
+]
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """Who a call is made for, and in which use case: what policy decides on."""
+
+    actor: str
+    use_case: str
+
+
+@dataclass(frozen=True)
+class ToolOutcome:
+    """What became of a call; :meth:`for_model` is the text the model reads."""
+
+    status: OutcomeStatus
+    """``ok`` committed (or read); ``replayed`` already committed, the recorded result is
+    returned; ``previewed`` dry-run only; ``awaiting_approval`` a person must decide;
+    ``rejected`` a reviewer or the system said no; ``blocked`` policy refused;
+    ``invalid`` the arguments break the schema; ``failed`` the system kept failing."""
+    tool: str
+    step_id: StepId
+    message: str
+    content: JsonValue = None
+    """The system's result (or the dry-run's preview and diff)."""
+
+    @property
+    def is_done(self) -> bool:
+        """True when the call had its effect (or, for a read, its answer)."""
+        return self.status in ("ok", "replayed")
+
+    def for_model(self) -> str:
+        """The outcome as the model reads it: data from a system, never instructions."""
+        return json.dumps(
+            {
+                "tool": self.tool,
+                "status": self.status,
+                "message": self.message,
+                "untrusted_data": self.content,
+            },
+            ensure_ascii=False,
+        )
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Executor:
+    """Runs tool calls under policy, with dry-run, approval, idempotency, caps and retries.
+
+    Args:
+        tools: The tools it may run.
+        policy: What it enforces.
+        http: The client for the tools' systems; its ``base_url`` says where they are.
+        audit: Where decision points are recorded; an in-memory log if not given.
+        reviewer: Who answers approval requests a policy rule does not settle; by default
+            nobody in-line, so such steps wait in the :class:`ApprovalQueue`.
+        caps: Concurrency and daily caps; built from the policy if not given. Share one
+            between executors that must share caps.
+        clock: Times events and latencies.
+        sleep: How to wait between retries (``asyncio.sleep``; tests pass a recorder).
+    """
+
+    def __init__(
+        self,
+        *,
+        tools: ToolRegistry,
+        policy: Policy,
+        http: httpx.AsyncClient,
+        audit: AuditLog | None = None,
+        reviewer: Reviewer | None = None,
+        caps: ToolCaps | None = None,
+        clock: Clock | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.tools = tools
+        self.policy = policy
+        self.audit = audit if audit is not None else MemoryAuditLog()
+        self.caps = caps or ToolCaps(policy.rate_limits, clock=clock)
+        self._http = http
+        self._reviewer = reviewer or QueueReviewer()
+        self.clock = clock or SystemClock()
+        self._sleep = sleep
+
+    async def call(
+        self,
+        recorder: RunRecorder,
+        request: CallRequest,
+        tool: str,
+        arguments: Mapping[str, JsonValue],
+    ) -> ToolOutcome:
+        """Propose a call in the run and take it as far as policy and approval allow."""
+        spec = self.tools.get(tool)
+        side_effect = spec.side_effect if spec else "read"
+        step = recorder.propose(tool, dict(arguments), side_effect=side_effect)
+        return await self.continue_step(recorder, request, StepState(step=step))
+
+    async def continue_step(
+        self, recorder: RunRecorder, request: CallRequest, state: StepState
+    ) -> ToolOutcome:
+        """Carry a step on from where its events left it.
+
+        For a new step that is the whole pipeline; for a step read back from the store (a
+        resumed run, or a step a person has just approved) it goes on from its last event.
+        Validation and policy are checked again every time: a policy may have changed while
+        the step waited.
+        """
+        call = _Call(self, recorder, request, state)
+        return await call.run()
+
+
+@dataclass
+class _Call:
+    """One pass of the pipeline over one step."""
+
+    executor: Executor
+    recorder: RunRecorder
+    request: CallRequest
+    state: StepState
+    may_commit: bool = False
+    """Set by the policy check: whether the autonomy phase lets this write commit."""
+
+    @property
+    def step_id(self) -> StepId:
+        return self.state.step.step_id
+
+    async def run(self) -> ToolOutcome:
+        step = self.state.step
+        spec = self.executor.tools.get(step.tool)
+        if spec is None:
+            known = ", ".join(self.executor.tools.names())
+            return self._invalid(
+                step.tool, "unknown_tool", f"no tool {step.tool!r}; known: {known}"
+            )
+        try:
+            args = spec.validate(step.arguments)
+        except InvalidArguments as exc:
+            return self._invalid(spec.name, "invalid_arguments", str(exc), spec=spec)
+        if blocked := self._check_policy(spec, args):
+            return blocked
+        if not spec.is_write:
+            return await self._read(spec, args)
+        return await self._write(spec, args)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def _read(self, spec: ToolSpec[Any], args: BaseModel) -> ToolOutcome:
+        sent = await self._send(spec, args, is_dry_run=False)
+        if isinstance(sent, ToolOutcome):
+            return sent
+        output, latency_ms = sent
+        self.recorder.commit(self.state.step, output.result, latency_ms=latency_ms)
+        self._audit("committed", spec, args, result=output.result, latency_ms=latency_ms)
+        return self._outcome("ok", spec, "done", output.result)
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def _write(self, spec: ToolSpec[Any], args: BaseModel) -> ToolOutcome:
+        key = self.state.step.idempotency_key
+        prior = self.recorder.store.find_commit(key) if key else None
+        if prior is not None:
+            self._audit("replayed", spec, args, result=prior.result, reason="key already committed")
+            return self._outcome(
+                "replayed", spec, "already done earlier; this is the recorded result", prior.result
+            )
+        if self.state.dry_run_diff is None:
+            previewed = await self._dry_run(spec, args)
+            if previewed is not None:
+                return previewed
+        if self.state.decision is None:
+            waiting = await self._approve(spec, args)
+            if waiting is not None:
+                return waiting
+        if isinstance(self.state.decision, StepRejected):
+            reason = self.state.decision.reason
+            return self._outcome("rejected", spec, f"the commit was rejected: {reason}")
+        return await self._commit(spec, args)
+
+    async def _dry_run(self, spec: ToolSpec[Any], args: BaseModel) -> ToolOutcome | None:
+        """Preview the write; return the outcome if the step ends with the preview."""
+        sent = await self._send(spec, args, is_dry_run=True)
+        if isinstance(sent, ToolOutcome):
+            return sent
+        output, latency_ms = sent
+        preview = {"result": output.result, "diff": output.diff}
+        may_commit = self.may_commit
+        asked_preview = getattr(args, "dry_run", False) is True
+        is_final = asked_preview or not may_commit
+        self.recorder.dry_run(self.step_id, preview, is_final=is_final)
+        self.state.dry_run_diff = preview
+        reason = ""
+        if not may_commit:
+            reason = "autonomy phase 2: writes run as dry-runs only"
+        elif asked_preview:
+            reason = "dry_run was asked"
+        self._audit("dry_run", spec, args, result=preview, latency_ms=latency_ms, reason=reason)
+        if is_final:
+            return self._outcome(
+                "previewed", spec, f"dry-run only ({reason}); nothing changed", preview
+            )
+        return None
+
+    async def _approve(self, spec: ToolSpec[Any], args: BaseModel) -> ToolOutcome | None:
+        """Get the commit approved; return the outcome if the step must wait."""
+        preview = self.state.dry_run_diff
+        result = preview.get("result") if isinstance(preview, dict) else None
+        needed = approval_for(self.executor.policy, spec.name, result)
+        if needed.approver == "policy":
+            approver = f"policy:{needed.rule}"
+            self.state.decision = self.recorder.approve(
+                self.step_id, approver=approver, approved_by="policy"
+            )
+            self._audit("approved", spec, args, approval=approver)
+            return None
+        request = ApprovalRequest(
+            run_id=self.recorder.run_id,
+            step_id=self.step_id,
+            tool=spec.name,
+            arguments=self.state.step.arguments,
+            preview=preview,
+            actor=self.request.actor,
+            rule=needed.rule,
+        )
+        decision = await self.executor._reviewer.review(request)
+        if decision is None:
+            self._audit("approval_requested", spec, args, reason=f"rule {needed.rule}")
+            return self._outcome(
+                "awaiting_approval",
+                spec,
+                f"a person must approve this commit (rule {needed.rule}); it waits in the "
+                "approval queue",
+                preview,
+            )
+        approval = f"human:{decision.reviewer}"
+        if decision.is_approved:
+            self.state.decision = self.recorder.approve(
+                self.step_id,
+                approver=decision.reviewer,
+                approved_by="human",
+                reason=decision.reason,
+                edited_arguments=decision.edited_arguments,
+            )
+            self._audit("approved", spec, args, approval=approval, reason=decision.reason)
+        else:
+            self.state.decision = self.recorder.reject(
+                self.step_id,
+                approver=decision.reviewer,
+                rejected_by="human",
+                reason=decision.reason,
+            )
+            self._audit("rejected", spec, args, approval=approval, reason=decision.reason)
+        return None
+
+    async def _commit(self, spec: ToolSpec[Any], args: BaseModel) -> ToolOutcome:
+        decision = self.state.decision
+        if not isinstance(decision, StepApproved):
+            raise PolicyViolation(
+                f"step {self.step_id} of {spec.name!r} reached commit without an approval",
+                hint="this is a bug in the caller: commits go through Executor.continue_step",
+            )
+        if decision.edited_arguments is not None:
+            try:
+                args = spec.validate(decision.edited_arguments)
+            except InvalidArguments as exc:
+                return self._invalid(spec.name, "invalid_edited_arguments", str(exc), spec=spec)
+            if blocked := self._check_policy(spec, args):
+                return blocked
+        if not self.executor.caps.take_commit(spec.system):
+            return self._block(
+                spec, args, "daily_cap", f"the daily cap of {spec.system} is reached"
+            )
+        sent = await self._send(spec, args, is_dry_run=False)
+        if isinstance(sent, ToolOutcome):
+            self.executor.caps.give_back_commit(spec.system)
+            return sent
+        output, latency_ms = sent
+        result = {"result": output.result, "diff": output.diff}
+        self.recorder.commit(self.state.step, result, latency_ms=latency_ms)
+        self._audit(
+            "committed",
+            spec,
+            args,
+            approval=_approval_of(decision),
+            result=result,
+            latency_ms=latency_ms,
+        )
+        return self._outcome("ok", spec, "done", result)
+
+    # -- sending, with retries -------------------------------------------------------------
+
+    async def _send(
+        self, spec: ToolSpec[Any], args: BaseModel, *, is_dry_run: bool
+    ) -> tuple[ToolOutput, float] | ToolOutcome:
+        """Run the tool against its system, retrying what may pass; the output and latency."""
+        executor = self.executor
+        retry = executor.caps.retry_policy(spec.system)
+        ctx = ToolContext(
+            http=executor._http,
+            actor=self.request.actor,
+            data_classes=self._data_classes(),
+            is_dry_run=is_dry_run,
+            idempotency_key=self.state.step.idempotency_key if spec.is_write else None,
+        )
+        attempt = 1
+        while True:
+            started = executor.clock.now()
+            try:
+                async with executor.caps.slot(spec.system):
+                    output = await spec.run(args, ctx)
+            except ToolRejected as exc:
+                self.recorder.fail(
+                    self.step_id,
+                    error_code="refused_by_system",
+                    message=str(exc),
+                    is_retryable=False,
+                )
+                self._audit("failed", spec, args, reason=str(exc))
+                return self._outcome("rejected", spec, str(exc))
+            except ToolUnavailable as exc:
+                has_more = attempt < retry.max_attempts
+                self.recorder.fail(
+                    self.step_id,
+                    error_code=exc.error_code,
+                    message=str(exc),
+                    is_retryable=has_more,
+                )
+                if not has_more:
+                    self._audit("failed", spec, args, reason=f"{exc} (attempt {attempt})")
+                    return self._outcome(
+                        "failed", spec, f"{spec.system} failed after {attempt} attempt(s): {exc}"
+                    )
+                wait_ms = backoff_ms(retry, attempt)
+                if exc.retry_after_s is not None:
+                    wait_ms = max(wait_ms, round(exc.retry_after_s * 1000))
+                attempt += 1
+                self.recorder.retry(self.step_id, attempt=attempt, backoff_ms=wait_ms)
+                self._audit("retried", spec, args, reason=f"{exc}; waiting {wait_ms} ms")
+                await executor._sleep(wait_ms / 1000)
+                continue
+            latency_ms = (executor.clock.now() - started).total_seconds() * 1000
+            return output, max(latency_ms, 0.0)
+
+    # -- policy ----------------------------------------------------------------------------
+
+    def _check_policy(self, spec: ToolSpec[Any], args: BaseModel) -> ToolOutcome | None:
+        verdict = check_call(
+            self.executor.policy,
+            actor=self.request.actor,
+            use_case=self.request.use_case,
+            tool=spec,
+            targets=spec.targets(args),
+        )
+        if verdict.is_allowed:
+            self.may_commit = verdict.may_commit
+            return None
+        return self._block(spec, args, verdict.rule, verdict.reason)
+
+    def _block(self, spec: ToolSpec[Any], args: BaseModel, rule: str, reason: str) -> ToolOutcome:
+        approver = f"policy:{rule}"
+        self.recorder.reject(self.step_id, approver=approver, rejected_by="policy", reason=reason)
+        self._audit("blocked", spec, args, approval=approver, reason=reason)
+        return self._outcome("blocked", spec, f"blocked by policy ({rule}): {reason}")
+
+    def _data_classes(self) -> tuple[str, ...]:
+        actor = self.executor.policy.actors.get(self.request.actor)
+        return actor.data_classes if actor else ("public",)
+
+    # -- records ---------------------------------------------------------------------------
+
+    def _invalid(
+        self, tool: str, code: str, message: str, *, spec: ToolSpec[Any] | None = None
+    ) -> ToolOutcome:
+        self.recorder.fail(self.step_id, error_code=code, message=message, is_retryable=False)
+        arguments = spec.audit_view(self.state.step.arguments) if spec else None
+        self._write_audit("invalid", tool, arguments, (), reason=message)
+        return ToolOutcome("invalid", tool, self.step_id, message)
+
+    def _audit(
+        self,
+        decision: AuditDecision,
+        spec: ToolSpec[Any],
+        args: BaseModel,
+        *,
+        approval: str | None = None,
+        result: JsonValue = None,
+        latency_ms: float | None = None,
+        reason: str = "",
+    ) -> None:
+        self._write_audit(
+            decision,
+            spec.name,
+            spec.audit_view(args.model_dump(mode="json")),
+            spec.targets(args),
+            approval=approval,
+            result=result,
+            latency_ms=latency_ms,
+            reason=reason,
+        )
+
+    def _write_audit(
+        self,
+        decision: AuditDecision,
+        tool: str,
+        arguments: dict[str, JsonValue] | None,
+        targets: tuple[str, ...],
+        *,
+        approval: str | None = None,
+        result: JsonValue = None,
+        latency_ms: float | None = None,
+        reason: str = "",
+    ) -> None:
+        self.executor.audit.append(
+            AuditEntry(
+                at=self.executor.clock.now(),
+                run_id=self.recorder.run_id,
+                step_id=self.step_id,
+                actor=self.request.actor,
+                decision=decision,
+                tool=tool,
+                arguments=arguments,
+                target_resources=targets,
+                approval=approval,
+                result=result,
+                idempotency_key=self.state.step.idempotency_key,
+                latency_ms=latency_ms,
+                reason=reason,
+            )
+        )
+
+    def _outcome(
+        self, status: OutcomeStatus, spec: ToolSpec[Any], message: str, content: JsonValue = None
+    ) -> ToolOutcome:
+        return ToolOutcome(status, spec.name, self.step_id, message, content)
+
+
+def _approval_of(decision: StepApproved) -> str:
+    """How the audit log names an approver: ``policy:<rule>`` or ``human:<reviewer>``."""
+    if decision.approved_by == "policy":
+        return decision.approver
+    return f"human:{decision.approver}"

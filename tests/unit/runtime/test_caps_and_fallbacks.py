@@ -1,0 +1,193 @@
+"""Caps under 50 concurrent calls, and the fallback chain of a failed run."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from agentlab.core.events import ArtifactRecorded
+from agentlab.policy import RateLimits, RetryPolicy, ToolLimits
+from agentlab.runtime import ReviewDecision, ScriptedReviewer, backoff_ms, run_fallbacks
+from tests.unit.runtime._bench import (
+    PROCUREMENT,
+    an_order,
+    bench,
+    policy_with,
+    purchase_orders,
+    run,
+)
+
+
+def test_per_system_concurrency_holds_under_50_concurrent_calls() -> None:
+    async def scenario() -> None:
+        async with bench() as b:  # the default policy: erp_api concurrency 5
+            await b.world("POST", "/_world/latency", json={"erp": 5})
+            await b.world("POST", "/_world/reset")
+            order = await an_order(b, qty=1)
+            recorders = [b.start(task=f"order {i}") for i in range(50)]
+            outcomes = await asyncio.gather(
+                *(
+                    b.executor.call(rec, PROCUREMENT, "create_purchase_order", order)
+                    for rec in recorders
+                )
+            )
+
+            assert all(o.status == "ok" for o in outcomes), {o.message for o in outcomes}
+            stats = await b.world("GET", "/_world/stats")
+            assert 1 < stats["in_flight_max"]["erp"] <= 5
+            assert len(await purchase_orders(b)) == 50  # one per run: the keys differ by run
+
+    run(scenario())
+
+
+def test_the_daily_cap_holds_under_50_concurrent_commits() -> None:
+    async def scenario() -> None:
+        limits = {
+            "tools": {
+                "email_send": {
+                    "concurrency": 20,
+                    "daily_cap": 10,
+                    "allow_domains": ["example.co.jp"],
+                }
+            }
+        }
+        reviewer = ScriptedReviewer(lambda _r: ReviewDecision.approve("rita"))
+        async with bench(policy_with(rateLimits=limits), reviewer=reviewer) as b:
+            recorders = [b.start(task=f"mail {i}") for i in range(50)]
+            mail = {
+                "to": ["buyer@example.co.jp"],
+                "subject": "PO placed",
+                "body": "Your order is placed.",
+                "dry_run": False,
+                "idempotency_key": "model-chosen-key-0003",
+            }
+            outcomes = await asyncio.gather(
+                *(b.executor.call(rec, PROCUREMENT, "send_email", mail) for rec in recorders)
+            )
+
+            statuses = [o.status for o in outcomes]
+            assert statuses.count("ok") == 10
+            assert statuses.count("blocked") == 40
+            assert all("daily cap" in o.message for o in outcomes if o.status == "blocked")
+            assert len((await b.world("GET", "/mail/outbox"))["messages"]) == 10
+            assert b.executor.caps.commits_today("email_send") == 10
+
+    run(scenario())
+
+
+def test_backoff_repeats_its_last_value_when_attempts_outnumber_it() -> None:
+    retry = RetryPolicy(max_attempts=5, backoff_ms=(200, 800, 2000))
+    assert [backoff_ms(retry, n) for n in (1, 2, 3, 4)] == [200, 800, 2000, 2000]
+    assert backoff_ms(RetryPolicy(max_attempts=2), 1) == 0
+    assert RateLimits(tools={"x": ToolLimits(retry=retry)}).tools["x"].retry == retry
+
+
+def _fallback_artifacts(b: Any, rec: Any) -> list[dict[str, Any]]:
+    return [
+        e.artifact.content
+        for e in b.store.read(rec.run_id)
+        if isinstance(e, ArtifactRecorded) and e.artifact.kind == "fallback"
+    ]
+
+
+def test_fallbacks_follow_the_configured_order_and_a_ticket_takes_over() -> None:
+    async def scenario() -> None:
+        async with bench() as b:  # RPA needs a human: it waits; the ticket is policy-approved
+            rec = b.start(task="reorder toner for floor 3")
+            tickets_before = len((await b.world("GET", "/helpdesk/tickets"))["tickets"])
+
+            report = await run_fallbacks(
+                b.executor,
+                rec,
+                PROCUREMENT,
+                failure="the supplier API kept failing",
+                rpa_inputs={"supplier_id": "SUP-000001"},
+            )
+
+            assert [a.kind for a in report.attempts] == ["rpa", "chat_answer", "ticket"]
+            assert [a.status for a in report.attempts] == ["awaiting_approval", "answered", "ok"]
+            assert report.taken_over_by == "ticket"
+            assert report.answer is not None
+            assert "nothing was changed" in report.answer
+            tickets = (await b.world("GET", "/helpdesk/tickets"))["tickets"]
+            assert len(tickets) == tickets_before + 1
+            assert "reorder toner for floor 3" in tickets[-1]["title"]
+            assert [a["kind"] for a in _fallback_artifacts(b, rec)] == [
+                "rpa",
+                "chat_answer",
+                "ticket",
+            ]
+            assert [r.decision for r in b.audit.read() if r.decision == "fallback"] == [
+                "fallback"
+            ] * 3
+
+    run(scenario())
+
+
+async def _supplier_whose_rpa_run(b: Any, status: str) -> str:
+    """A supplier id for which vendor_master_update deterministically ends in ``status``."""
+    for n in range(1, 60):
+        supplier_id = f"SUP-{n:06d}"
+        preview = await b.world(
+            "POST",
+            "/rpa/runs",
+            json={
+                "workflow": "vendor_master_update",
+                "version": "2.0.1",
+                "inputs": {"supplier_id": supplier_id},
+                "dry_run": True,
+            },
+            headers={"Idempotency-Key": "preview-key-000001"},
+        )
+        if preview["status"] == status:
+            return supplier_id
+    raise AssertionError(f"no input gives {status}")
+
+
+def test_an_rpa_flow_that_succeeds_takes_over_and_ends_the_chain() -> None:
+    async def scenario() -> None:
+        reviewer = ScriptedReviewer(lambda _r: ReviewDecision.approve("rita"))
+        async with bench(reviewer=reviewer) as b:
+            supplier_id = await _supplier_whose_rpa_run(b, "succeeded")
+            rec = b.start(task="reactivate a supplier")
+
+            report = await run_fallbacks(
+                b.executor,
+                rec,
+                PROCUREMENT,
+                failure="the model gave up",
+                rpa_inputs={"supplier_id": supplier_id},
+            )
+
+            assert [a.kind for a in report.attempts] == ["rpa"]
+            assert report.taken_over_by == "rpa"
+            runs = (await b.world("GET", "/_world/snapshot"))["rpa"]["runs"]
+            assert [r["status"] for r in runs] == ["succeeded"]
+
+    run(scenario())
+
+
+def test_a_failed_rpa_flow_hands_over_to_the_next_fallback() -> None:
+    async def scenario() -> None:
+        reviewer = ScriptedReviewer(lambda _r: ReviewDecision.approve("rita"))
+        async with bench(reviewer=reviewer) as b:
+            supplier_id = await _supplier_whose_rpa_run(b, "failed")
+            rec = b.start(task="reactivate a supplier")
+
+            report = await run_fallbacks(
+                b.executor,
+                rec,
+                PROCUREMENT,
+                failure="the model gave up",
+                rpa_inputs={"supplier_id": supplier_id},
+            )
+
+            assert [(a.kind, a.has_taken_over) for a in report.attempts] == [
+                ("rpa", False),
+                ("chat_answer", False),
+                ("ticket", True),
+            ]
+            assert report.attempts[0].status == "ok"  # the flow ran, and failed
+            assert report.taken_over_by == "ticket"
+
+    run(scenario())
