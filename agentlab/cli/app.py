@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from agentlab._version import __version__
-from agentlab.cli import demo, runs
+from agentlab.cli import approvals, demo, policy, runs, tools
 from agentlab.cli._console import err_console
 from agentlab.core.errors import AgentlabError
 
@@ -36,6 +36,9 @@ app = typer.Typer(
 )
 app.command(name="demo")(demo.demo)
 app.add_typer(runs.app, name="runs")
+app.add_typer(tools.app, name="tools")
+app.add_typer(policy.app, name="policy")
+app.add_typer(approvals.app, name="approvals")
 
 
 def _show_version(value: bool) -> None:
