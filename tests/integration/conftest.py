@@ -37,3 +37,30 @@ def pg_url(pg_server: Any) -> Iterator[str]:
     yield pg_server.get_uri(database=name)
     with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def world_url() -> Iterator[str]:
+    """A fresh sandbox world served by uvicorn on a free local port, for one test."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from agentlab.world import build_world_app
+
+    config = uvicorn.Config(
+        build_world_app(), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="world-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the world server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
