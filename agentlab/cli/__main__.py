@@ -1,0 +1,5 @@
+"""Run the CLI as ``python -m agentlab.cli``."""
+
+from agentlab.cli.app import main
+
+main()
