@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agentlab.core.errors import ConfigError
+from agentlab.store.audit import AuditLog, MemoryAuditLog
 from agentlab.store.memory import MemoryEventStore
 from agentlab.store.protocol import EventStore
 
@@ -30,30 +31,59 @@ def open_store(url: str, *, must_exist: bool = False) -> EventStore:
         ConfigError: the URL's scheme is not one of these, or ``must_exist`` is set and the
             DuckDB file is missing.
     """
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        raise ConfigError(
-            f"store URL {url!r} has no scheme", hint="use one of: " + ", ".join(STORE_URL_FORMS)
-        )
+    scheme, rest = _parse(url, must_exist=must_exist, what="event store")
     if scheme == "memory":
         return MemoryEventStore()
     if scheme == "duckdb":
         from agentlab.adapters.duckdb_store import DuckDBEventStore  # noqa: PLC0415 - load on use
 
+        return DuckDBEventStore(rest)
+    # Imported on use: psycopg is an optional extra.
+    from agentlab.adapters.postgres_store import PostgresEventStore  # noqa: PLC0415
+
+    return PostgresEventStore(url)
+
+
+def open_audit_log(url: str, *, must_exist: bool = False) -> AuditLog:
+    """Open the audit log at ``url`` (the same URL forms as :func:`open_store`).
+
+    Raises:
+        ConfigError: as for :func:`open_store`.
+    """
+    scheme, rest = _parse(url, must_exist=must_exist, what="audit log")
+    if scheme == "memory":
+        return MemoryAuditLog()
+    if scheme == "duckdb":
+        from agentlab.adapters.duckdb_audit_log import DuckDBAuditLog  # noqa: PLC0415
+
+        return DuckDBAuditLog(rest)
+    from agentlab.adapters.postgres_audit_log import PostgresAuditLog  # noqa: PLC0415
+
+    return PostgresAuditLog(url)
+
+
+def _parse(url: str, *, must_exist: bool, what: str) -> tuple[str, str]:
+    """(scheme, rest) of a backend URL, with ``postgres`` spelled ``postgresql``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigError(
+            f"{what} URL {url!r} has no scheme", hint="use one of: " + ", ".join(STORE_URL_FORMS)
+        )
+    if scheme == "duckdb":
         if not rest:
-            raise ConfigError(f"store URL {url!r} names no file", hint="e.g. duckdb:///runs.duckdb")
+            raise ConfigError(
+                f"{what} URL {url!r} names no file", hint="e.g. duckdb:///runs.duckdb"
+            )
         if must_exist and rest != ":memory:" and not Path(rest).is_file():
             raise ConfigError(
-                f"no event store at {rest}",
-                hint="record a run first (agentlab demo), or pass --store / AGENTLAB_STORE_URL",
+                f"no {what} at {rest}",
+                hint="record a run first (agentlab demo), or pass the URL explicitly",
             )
-        return DuckDBEventStore(rest)
-    if scheme in ("postgresql", "postgres"):
-        # Imported on use: psycopg is an optional extra.
-        from agentlab.adapters.postgres_store import PostgresEventStore  # noqa: PLC0415
-
-        return PostgresEventStore(url)
-    raise ConfigError(
-        f"store URL scheme {scheme!r} is not known",
-        hint="use one of: " + ", ".join(STORE_URL_FORMS),
-    )
+    if scheme == "postgres":
+        scheme = "postgresql"
+    if scheme not in ("memory", "duckdb", "postgresql"):
+        raise ConfigError(
+            f"{what} URL scheme {scheme!r} is not known",
+            hint="use one of: " + ", ".join(STORE_URL_FORMS),
+        )
+    return scheme, rest

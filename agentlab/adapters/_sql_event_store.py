@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Self
 
-from agentlab.core.errors import SchemaTooNew
+from agentlab.adapters._schema import apply_migrations
 from agentlab.core.events import (
     Event,
     StepCommitted,
@@ -78,30 +78,9 @@ class SqlEventStore(ABC):
     def _migrate(self) -> None:
         with self._transaction() as conn:
             self._lock_schema(conn)
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS agentlab_meta "
-                "(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            apply_migrations(
+                conn, key="schema_version", migrations=self.MIGRATIONS, url=self.url, sql=self._sql
             )
-            row = conn.execute(
-                "SELECT value FROM agentlab_meta WHERE key = 'schema_version'"
-            ).fetchone()
-            version = int(row[0]) if row else 0
-            if version > self.schema_version:
-                raise SchemaTooNew(
-                    f"{self.url}: schema version {version}, but this agentlab knows up to "
-                    f"{self.schema_version}",
-                    hint="upgrade agentlab (pip install -U agentlab), or open another store",
-                )
-            for migration in self.MIGRATIONS[version:]:
-                conn.execute(migration)
-            if version < self.schema_version:
-                conn.execute(
-                    self._sql(
-                        "INSERT INTO agentlab_meta VALUES ('schema_version', ?) "
-                        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
-                    ),
-                    [str(self.schema_version)],
-                )
 
     def append(self, events: Sequence[Event]) -> None:
         """Write all events or none; see :class:`~agentlab.store.EventStore` for the rules."""

@@ -45,6 +45,30 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
+def connect_pool(url: str, *, max_connections: int) -> ConnectionPool:
+    """A connection pool to ``url``, after one plain connection that says why it fails.
+
+    Raises:
+        BackendError: the server cannot be reached or the database does not exist; the
+            message carries libpq's reason, never the password.
+    """
+    try:
+        psycopg.connect(url, connect_timeout=10).close()
+    except psycopg.Error as exc:
+        raise BackendError(
+            f"{redact_url(url)}: cannot connect: {str(exc).strip()}",
+            hint="is the server up, and does the database exist?",
+        ) from exc
+    return ConnectionPool(
+        url,
+        min_size=1,
+        max_size=max_connections,
+        open=True,
+        timeout=30,
+        kwargs={"autocommit": False},
+    )
+
+
 class PostgresEventStore(SqlEventStore):
     """An EventStore in a PostgreSQL database.
 
@@ -89,21 +113,7 @@ class PostgresEventStore(SqlEventStore):
 
     def __init__(self, url: str, *, max_connections: int = 8) -> None:
         self.url = redact_url(url)
-        try:  # one plain connection first, so a failure says why (libpq's message has no password)
-            psycopg.connect(url, connect_timeout=10).close()
-        except psycopg.Error as exc:
-            raise BackendError(
-                f"{self.url}: cannot connect: {str(exc).strip()}",
-                hint="is the server up, and does the database exist?",
-            ) from exc
-        self._pool: ConnectionPool | None = ConnectionPool(
-            url,
-            min_size=1,
-            max_size=max_connections,
-            open=True,
-            timeout=30,
-            kwargs={"autocommit": False},
-        )
+        self._pool: ConnectionPool | None = connect_pool(url, max_connections=max_connections)
         self._migrate()
 
     @contextmanager

@@ -25,8 +25,17 @@ class Settings(BaseSettings):
     """Event store URL: ``duckdb:///path/runs.duckdb`` (default: ``<home>/runs.duckdb``),
     ``postgresql://user@host/db`` or ``memory://``."""
 
+    audit_url: str | None = None
+    """Audit log URL, in the same forms (default: ``<home>/audit.duckdb``)."""
+
     def resolved_store_url(self) -> str:
         """The store URL, defaulting to a DuckDB file in ``home``."""
         if self.store_url:
             return self.store_url
         return f"duckdb://{(self.home / 'runs.duckdb').resolve()}"
+
+    def resolved_audit_url(self) -> str:
+        """The audit log URL, defaulting to its own DuckDB file in ``home``."""
+        if self.audit_url:
+            return self.audit_url
+        return f"duckdb://{(self.home / 'audit.duckdb').resolve()}"

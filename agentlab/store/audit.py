@@ -170,12 +170,17 @@ class AuditLog(Protocol):
 
 
 class MemoryAuditLog:
-    """An audit log in process memory, for tests and notebooks."""
+    """An audit log in process memory, for tests and notebooks.
+
+    Args:
+        records: A list to keep the records in; pass the same list to a new log to "reopen"
+            one that was closed.
+    """
 
     url = "memory://"
 
-    def __init__(self) -> None:
-        self._records: list[AuditRecord] = []
+    def __init__(self, records: list[AuditRecord] | None = None) -> None:
+        self._records: list[AuditRecord] = records if records is not None else []
         self._lock = threading.Lock()
         self._closed = False
 

@@ -1,0 +1,102 @@
+"""The contract every AuditLog backend passes (memory, DuckDB, PostgreSQL).
+
+Subclass with an ``open_log`` fixture: a callable that opens the backend's log, the same
+log each time it is called (so a test can close it and open it again).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from agentlab.core.clock import TickingClock
+from agentlab.core.errors import StoreClosed
+from agentlab.store.audit import GENESIS_HASH, AuditEntry, AuditLog, verify_chain
+
+OpenLog = Callable[[], AuditLog]
+
+
+def entry(
+    n: int, clock: TickingClock, *, run_id: str = "run_1", actor: str = "alice"
+) -> AuditEntry:
+    return AuditEntry(
+        at=clock.now(),
+        run_id=run_id,
+        step_id=f"step_{n}",
+        actor=actor,
+        decision="committed" if n % 2 else "approved",
+        tool="create_purchase_order",
+        arguments={"supplier_id": "SUP-000103", "items": [{"sku": "TONER-BK-05", "qty": n + 1}]},
+        target_resources=("erp:supplier/SUP-000103",),
+        approval="policy:po_up_to_5000_usd",
+        result={"po_id": f"PO-{n:06d}", "total_usd": 62.5 * (n + 1)},
+        idempotency_key=f"idk_{n:028d}",
+        latency_ms=12.5 + n,
+        reason="日本語も保存される",
+    )
+
+
+class AuditLogContract:
+    """Every backend passes every test here."""
+
+    def test_records_come_back_as_appended_numbered_and_chained(self, open_log: OpenLog) -> None:
+        clock = TickingClock()
+        with open_log() as log:
+            written = [log.append(entry(n, clock)) for n in range(4)]
+            read = log.read()
+            assert read == written
+            assert [r.seq for r in read] == [0, 1, 2, 3]
+            assert read[0].prev_hash == GENESIS_HASH
+            assert verify_chain(read).is_intact
+            assert log.head() == (3, read[-1].hash)
+
+    def test_an_empty_log_has_the_genesis_head(self, open_log: OpenLog) -> None:
+        with open_log() as log:
+            assert log.head() == (-1, GENESIS_HASH)
+            assert log.read() == []
+            assert verify_chain(log.read()).is_intact
+
+    def test_reads_filter_by_run_and_position(self, open_log: OpenLog) -> None:
+        clock = TickingClock()
+        with open_log() as log:
+            for n in range(6):
+                log.append(entry(n, clock, run_id=f"run_{n % 2}"))
+            assert [r.seq for r in log.read(run_id="run_1")] == [1, 3, 5]
+            assert [r.seq for r in log.read(after_seq=3)] == [4, 5]
+            assert [r.seq for r in log.read(after_seq=1, run_id="run_0")] == [2, 4]
+
+    def test_concurrent_appends_keep_the_chain_gapless(self, open_log: OpenLog) -> None:
+        clock = TickingClock()
+        with open_log() as log:
+
+            def write(worker: int) -> None:
+                for n in range(25):
+                    log.append(entry(n, clock, actor=f"worker-{worker}"))
+
+            threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            check = verify_chain(log.read())
+            assert (check.is_intact, check.checked) == (True, 200)
+
+    def test_a_reopened_log_continues_the_chain(self, open_log: OpenLog) -> None:
+        clock = TickingClock()
+        log = open_log()
+        first = log.append(entry(0, clock))
+        log.close()
+        with open_log() as again:
+            second = again.append(entry(1, clock))
+            assert (second.seq, second.prev_hash) == (1, first.hash)
+            assert verify_chain(again.read()).is_intact
+
+    def test_a_closed_log_refuses_calls(self, open_log: OpenLog) -> None:
+        log = open_log()
+        log.close()
+        with pytest.raises(StoreClosed):
+            log.append(entry(0, TickingClock()))
+        with pytest.raises(StoreClosed):
+            log.read()

@@ -1,0 +1,79 @@
+"""The PostgreSQL audit log: the contract, triggers, tampering, and writers in two processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import psycopg
+import pytest
+
+from agentlab.adapters import open_audit_log
+from agentlab.adapters.postgres_audit_log import PostgresAuditLog
+from agentlab.core.clock import TickingClock
+from agentlab.store.audit import verify_chain
+from tests.contracts.audit_log import AuditLogContract, OpenLog, entry
+
+
+class TestPostgresAuditLog(AuditLogContract):
+    @pytest.fixture
+    def open_log(self, pg_url: str) -> OpenLog:
+        return lambda: PostgresAuditLog(pg_url)
+
+
+def test_the_database_refuses_updates_and_deletes(pg_url: str) -> None:
+    with open_audit_log(pg_url) as log:
+        log.append(entry(0, TickingClock()))
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        for statement in ("UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log"):
+            with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+                conn.execute(statement)
+
+
+def test_tampering_around_the_triggers_is_detected(pg_url: str) -> None:
+    clock = TickingClock()
+    with open_audit_log(pg_url) as log:
+        for n in range(4):
+            log.append(entry(n, clock))
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # a superuser can disable triggers
+        conn.execute("ALTER TABLE audit_log DISABLE TRIGGER ALL")
+        conn.execute(
+            "UPDATE audit_log SET body = jsonb_set(body, '{result,total_usd}', '1') WHERE seq = 1"
+        )
+        conn.execute("ALTER TABLE audit_log ENABLE TRIGGER ALL")
+    with open_audit_log(pg_url) as log:
+        check = verify_chain(log.read())
+    assert (check.is_intact, check.first_bad_seq) == (False, 1)
+
+
+def _append_many(url: str, worker: int, count: int) -> None:
+    clock = TickingClock()
+    with open_audit_log(url) as log:
+        for n in range(count):
+            log.append(entry(n, clock, actor=f"process-{worker}"))
+
+
+def test_two_processes_appending_at_once_keep_one_chain(pg_url: str) -> None:
+    PostgresAuditLog(pg_url).close()  # create the table before the race
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_append_many, args=(pg_url, w, 50)) for w in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    with open_audit_log(pg_url) as log:
+        records = log.read()
+    check = verify_chain(records)
+    assert (check.is_intact, check.checked) == (True, 100)
+    assert {r.actor for r in records} == {"process-0", "process-1"}
+
+
+def test_the_audit_log_and_the_event_store_share_a_database(pg_url: str) -> None:
+    from agentlab.adapters import open_store
+
+    with open_store(pg_url) as store, open_audit_log(pg_url) as log:
+        log.append(entry(0, TickingClock()))
+        assert store.run_ids() == []
+    with psycopg.connect(pg_url) as conn:
+        versions = dict(conn.execute("SELECT key, value FROM agentlab_meta").fetchall())
+    assert versions == {"schema_version": "1", "audit_schema_version": "1"}
