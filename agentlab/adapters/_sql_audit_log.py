@@ -31,8 +31,8 @@ _COLUMNS = (
 )
 _HEAD = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
 _INSERT = (
-    "INSERT INTO audit_log (seq, occurred_at, run_id, step_id, actor, decision, tool, idempotency_key, "
-    "body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO audit_log (seq, occurred_at, run_id, step_id, actor, decision, tool, "
+    "idempotency_key, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 

@@ -23,3 +23,20 @@ StoreUrlOption = Annotated[
 def resolve_store_url(store: str | None) -> str:
     """The URL given on the command line, or the one the settings make."""
     return store or Settings().resolved_store_url()
+
+
+AuditUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--audit",
+        envvar="AGENTLAB_AUDIT_URL",
+        help="Audit log URL (duckdb:///path, postgresql://..., memory://). "
+        "Default: <AGENTLAB_HOME>/audit.duckdb.",
+        show_default=False,
+    ),
+]
+
+
+def resolve_audit_url(audit: str | None) -> str:
+    """The audit log URL given on the command line, or the one the settings make."""
+    return audit or Settings().resolved_audit_url()
