@@ -6,6 +6,7 @@ from pathlib import Path
 
 from agentlab.core.errors import ConfigError
 from agentlab.store.audit import AuditLog, MemoryAuditLog
+from agentlab.store.conversation import ConversationLog, MemoryConversationLog
 from agentlab.store.memory import MemoryEventStore
 from agentlab.store.protocol import EventStore
 
@@ -60,6 +61,26 @@ def open_audit_log(url: str, *, must_exist: bool = False) -> AuditLog:
     from agentlab.adapters.postgres_audit_log import PostgresAuditLog  # noqa: PLC0415
 
     return PostgresAuditLog(url)
+
+
+def open_conversation_log(url: str, *, key: bytes) -> ConversationLog:
+    """Open the encrypted conversation log at ``url`` (the same URL forms as the store).
+
+    Args:
+        url: Where the log lives.
+        key: The Fernet key (see ``load_or_create_conversation_key``).
+    """
+    scheme, rest = _parse(url, must_exist=False, what="conversation log")
+    if scheme == "memory":
+        return MemoryConversationLog(key)
+    from agentlab.adapters._sql_conversation_log import (  # noqa: PLC0415
+        DuckDBConversationLog,
+        PostgresConversationLog,
+    )
+
+    if scheme == "duckdb":
+        return DuckDBConversationLog(rest, key=key)
+    return PostgresConversationLog(url, key=key)
 
 
 def _parse(url: str, *, must_exist: bool, what: str) -> tuple[str, str]:

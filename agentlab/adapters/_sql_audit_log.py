@@ -8,12 +8,11 @@ and each record chains to the one before it, whatever the number of writers.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from contextlib import AbstractContextManager
-from typing import Any, ClassVar, Self
+from typing import Any, Self
 
 from pydantic import ValidationError
 
+from agentlab.adapters._databases import Database
 from agentlab.adapters._schema import apply_migrations
 from agentlab.core.errors import InvalidEvent
 from agentlab.store.audit import GENESIS_HASH, AuditEntry, AuditRecord, chain
@@ -36,42 +35,32 @@ _INSERT = (
 )
 
 
-class SqlAuditLog(ABC):
-    """Base of the SQL audit logs; see :class:`agentlab.store.audit.AuditLog`."""
+class SqlAuditLog:
+    """An audit log in a SQL database; see :class:`agentlab.store.audit.AuditLog`.
 
-    url: str
-    MIGRATIONS: ClassVar[list[str]]
+    Args:
+        db: The database (``DuckDBFile`` or ``PostgresDatabase``).
+    """
 
-    @abstractmethod
-    def _transaction(self) -> AbstractContextManager[Any]:
-        """A connection inside a transaction; raises StoreClosed once the log is closed."""
-
-    def _sql(self, statement: str) -> str:
-        return statement
-
-    def _serialise(self, conn: Any) -> None:  # noqa: B027 - optional hook
-        """Keep other writers out until the transaction ends, where the backend can."""
-
-    def _migrate(self) -> None:
-        with self._transaction() as conn:
-            self._serialise(conn)
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self.url = db.url
+        migrations = [AUDIT_TABLE.format(json_type=db.json_type) + db.append_only("audit_log")]
+        with db.transaction() as conn:
+            db.serialise(conn)
             apply_migrations(
-                conn,
-                key="audit_schema_version",
-                migrations=self.MIGRATIONS,
-                url=self.url,
-                sql=self._sql,
+                conn, key="audit_schema_version", migrations=migrations, url=self.url, sql=db.sql
             )
 
     def append(self, entry: AuditEntry) -> AuditRecord:
         """Number and chain the entry, write it, and return the record."""
-        with self._transaction() as conn:
-            self._serialise(conn)
+        with self._db.transaction() as conn:
+            self._db.serialise(conn)
             row = conn.execute(_HEAD).fetchone()
             seq, prev_hash = (row[0], row[1]) if row else (-1, GENESIS_HASH)
             record = chain(entry, seq=seq + 1, prev_hash=prev_hash)
             conn.execute(
-                self._sql(_INSERT),
+                self._db.sql(_INSERT),
                 [
                     record.seq,
                     record.at,
@@ -100,8 +89,8 @@ class SqlAuditLog(ABC):
         if run_id is not None:
             query += " AND run_id = ?"
             params.append(run_id)
-        with self._transaction() as conn:
-            rows = conn.execute(self._sql(query + " ORDER BY seq"), params).fetchall()
+        with self._db.transaction() as conn:
+            rows = conn.execute(self._db.sql(query + " ORDER BY seq"), params).fetchall()
         return [self._record(row) for row in rows]
 
     def _record(self, row: tuple[Any, ...]) -> AuditRecord:
@@ -114,7 +103,7 @@ class SqlAuditLog(ABC):
 
     def head(self) -> tuple[int, str]:
         """The last record's (seq, hash); (-1, genesis hash) for an empty log."""
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             row = conn.execute(_HEAD).fetchone()
         return (row[0], row[1]) if row else (-1, GENESIS_HASH)
 
@@ -124,9 +113,9 @@ class SqlAuditLog(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @abstractmethod
     def close(self) -> None:
         """Release the connections; later calls raise StoreClosed."""
+        self._db.close()
 
 
 AUDIT_TABLE = """

@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from agentlab._version import __version__
-from agentlab.cli import approvals, audit, demo, policy, runs, tools, world
+from agentlab.cli import approvals, audit, conversations, demo, policy, runs, tools, world
 from agentlab.cli._console import err_console
 from agentlab.core.errors import AgentlabError
 
@@ -41,6 +41,7 @@ app.add_typer(policy.app, name="policy")
 app.add_typer(approvals.app, name="approvals")
 app.add_typer(world.app, name="world")
 app.add_typer(audit.app, name="audit")
+app.add_typer(conversations.app, name="conversations")
 
 
 def _show_version(value: bool) -> None:

@@ -13,6 +13,11 @@ Errors have three audiences::
             + InvalidEvent          not an event, or a stored row that no longer parses
             + StoreClosed           the store was closed; open a new one
             + SchemaTooNew          the store was written by a newer agentlab
+            + ConversationKeyMismatch  the conversation log was encrypted with another key
+        + VectorIndexError          the vector index refused a write or a read
+            + EmbeddingMismatch     the vectors are not the index's embedder's or dimension
+            + DuplicateChunk        (doc_id, chunk_no) is indexed already
+            + IndexClosed           the index was closed; open a new one
     * ToolRejected                  not a failure: its message goes back to the model
 
 Messages never carry secrets: they name files, fields, runs and keys, not values of credentials.
@@ -107,8 +112,38 @@ class SchemaTooNew(StoreError):
     code = "SCHEMA_TOO_NEW"
 
 
+class ConversationKeyMismatch(StoreError):
+    """The conversation log was encrypted with another key than the one configured."""
+
+    code = "CONVERSATION_KEY_MISMATCH"
+
+
 class ToolRejected(Exception):
     """Not a failure: the tool declined the call, and the message goes back to the model.
 
     The run goes on; the model reads the message as the tool's result and may try again.
     """
+
+
+class VectorIndexError(AgentlabError):
+    """The vector index refused a write or a read; nothing of a refused batch was written."""
+
+    code = "VECTOR_INDEX"
+
+
+class EmbeddingMismatch(VectorIndexError):
+    """The vectors do not fit the index: another dimension, or another embedder's vectors."""
+
+    code = "EMBEDDING_MISMATCH"
+
+
+class DuplicateChunk(VectorIndexError):
+    """A chunk with this (doc_id, chunk_no) is in the index already; the batch was refused."""
+
+    code = "DUPLICATE_CHUNK"
+
+
+class IndexClosed(VectorIndexError):
+    """The vector index was closed and cannot be used any more."""
+
+    code = "INDEX_CLOSED"

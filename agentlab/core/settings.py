@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +28,14 @@ class Settings(BaseSettings):
     audit_url: str | None = None
     """Audit log URL, in the same forms (default: ``<home>/audit.duckdb``)."""
 
+    conversation_url: str | None = None
+    """Conversation log URL (default: ``<home>/conversations.duckdb``)."""
+    conversation_key: SecretStr | None = None
+    """Fernet key of the conversation log; default: ``<home>/conversation.key``, made on
+    first use with mode 0600."""
+    conversation_retention_days: int = Field(default=30, ge=1)
+    """How long conversation text is kept; ``agentlab conversations purge`` enforces it."""
+
     def resolved_store_url(self) -> str:
         """The store URL, defaulting to a DuckDB file in ``home``."""
         if self.store_url:
@@ -39,3 +47,9 @@ class Settings(BaseSettings):
         if self.audit_url:
             return self.audit_url
         return f"duckdb://{(self.home / 'audit.duckdb').resolve()}"
+
+    def resolved_conversation_url(self) -> str:
+        """The conversation log URL, defaulting to its own DuckDB file in ``home``."""
+        if self.conversation_url:
+            return self.conversation_url
+        return f"duckdb://{(self.home / 'conversations.duckdb').resolve()}"

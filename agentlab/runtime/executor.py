@@ -38,6 +38,7 @@ from agentlab.runtime.approvals import ApprovalRequest, QueueReviewer, Reviewer
 from agentlab.runtime.caps import ToolCaps, backoff_ms
 from agentlab.store import RunRecorder, StepState
 from agentlab.store.audit import AuditDecision, AuditEntry, AuditLog, MemoryAuditLog
+from agentlab.store.conversation import ConversationLog
 from agentlab.tools import (
     InvalidArguments,
     ToolContext,
@@ -117,6 +118,8 @@ class Executor:
             between executors that must share caps.
         clock: Times events and latencies.
         sleep: How to wait between retries (``asyncio.sleep``; tests pass a recorder).
+        conversation: Where the text the model reads (tool results) is kept, encrypted and
+            apart from the events; None keeps it nowhere.
     """
 
     def __init__(
@@ -130,6 +133,7 @@ class Executor:
         caps: ToolCaps | None = None,
         clock: Clock | None = None,
         sleep: Sleep = asyncio.sleep,
+        conversation: ConversationLog | None = None,
     ) -> None:
         self.tools = tools
         self.policy = policy
@@ -139,6 +143,7 @@ class Executor:
         self._reviewer = reviewer or QueueReviewer()
         self.clock = clock or SystemClock()
         self._sleep = sleep
+        self._conversation = conversation
 
     async def call(
         self,
@@ -163,8 +168,12 @@ class Executor:
         Validation and policy are checked again every time: a policy may have changed while
         the step waited.
         """
-        call = _Call(self, recorder, request, state)
-        return await call.run()
+        outcome = await _Call(self, recorder, request, state).run()
+        if self._conversation is not None:
+            self._conversation.append(
+                recorder.run_id, "tool", outcome.for_model(), at=self.clock.now()
+            )
+        return outcome
 
 
 @dataclass

@@ -381,3 +381,21 @@ def test_the_model_reads_results_as_untrusted_data() -> None:
             assert set(text) == {"tool", "status", "message", "untrusted_data"}
 
     run(scenario())
+
+
+def test_what_the_model_reads_goes_to_the_encrypted_conversation_log() -> None:
+    async def scenario() -> None:
+        from cryptography.fernet import Fernet
+
+        from agentlab.store.conversation import MemoryConversationLog
+
+        log = MemoryConversationLog(Fernet.generate_key())
+        async with bench() as b:
+            b.executor._conversation = log
+            rec = b.start()
+            outcome = await b.executor.call(rec, PROCUREMENT, "find_supplier", {"query": "Tokyo"})
+            [turn] = log.read(rec.run_id)
+            assert (turn.role, turn.text) == ("tool", outcome.for_model())
+            assert all(b"Tokyo" not in sealed.ciphertext for sealed in log.sealed)
+
+    run(scenario())
