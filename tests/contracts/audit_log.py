@@ -100,3 +100,13 @@ class AuditLogContract:
             log.append(entry(0, TickingClock()))
         with pytest.raises(StoreClosed):
             log.read()
+
+
+def documented_sql() -> str:
+    """The example query of docs/audit-log.md, which both database backends must run."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "audit-log.md").read_text(encoding="utf-8")
+    [sql] = re.findall(r"```sql\n(.*?)```", text, re.DOTALL)
+    return sql

@@ -77,3 +77,16 @@ def test_the_audit_log_and_the_event_store_share_a_database(pg_url: str) -> None
     with psycopg.connect(pg_url) as conn:
         versions = dict(conn.execute("SELECT key, value FROM agentlab_meta").fetchall())
     assert versions == {"schema_version": "1", "audit_schema_version": "1"}
+
+
+def test_the_documented_query_runs(pg_url: str) -> None:
+    from tests.contracts.audit_log import documented_sql
+
+    clock = TickingClock()
+    with open_audit_log(pg_url) as log:
+        for n in range(4):
+            log.append(entry(n, clock))
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute(documented_sql()).fetchall()
+    assert [row[0] for row in rows] == [1, 3]
+    assert rows[0][5] == "policy:po_up_to_5000_usd"

@@ -83,3 +83,14 @@ def test_a_forged_record_with_its_hash_recomputed_breaks_the_next_link(tmp_path:
     )
     check = _check(path)
     assert (check.is_intact, check.first_bad_seq) == (False, 3)
+
+
+def test_the_documented_query_runs(tmp_path: Path) -> None:
+    from tests.contracts.audit_log import documented_sql
+
+    path = tmp_path / "audit.duckdb"
+    _written(path, count=4)
+    with duckdb.connect(str(path)) as conn:
+        rows = conn.execute(documented_sql()).fetchall()
+    assert [row[0] for row in rows] == [1, 3]  # the committed ones
+    assert rows[0][5] == "policy:po_up_to_5000_usd"
