@@ -1,5 +1,5 @@
-"""The lab: what users open agentlab for. So far, the scripted demo run of the event store."""
+"""The lab: what users open agentlab for. So far, the scripted governed demo run."""
 
-from agentlab.lab.demo import DemoResult, record_demo_run
+from agentlab.lab.demo import DemoResult, arecord_demo_run, record_demo_run
 
-__all__ = ["DemoResult", "record_demo_run"]
+__all__ = ["DemoResult", "arecord_demo_run", "record_demo_run"]

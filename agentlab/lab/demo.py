@@ -1,26 +1,38 @@
-"""A scripted run that shows the event store end to end, with no model and no tools.
+"""A scripted procurement run through the governed executor, against the sandbox world.
 
-It plays the article's purchase-order flow -- look up a supplier, propose the order, dry-run,
-approve by policy -- then "crashes" before the commit, resumes from the store as a restarted
-process would, commits exactly once, tries the commit again (as a careless retry would) and
-is refused, verifies and finishes. Every line of it is an event in the store.
-
-This is a demonstration of the state model, not an agent: the planner, the tools and the
-sandbox world arrive with later parts of agentlab.
+There is no model: a fixed plan stands in for the planner, so that every governance step
+of the article can be watched on its own. It reads stock below its reorder point and finds
+the supplier; proposes an order with a quantity the schema refuses; places a small order
+that policy approves (through a 503 from the ERP, retried with the configured backoff);
+proposes a large one that must wait for a person; tries to mail a domain off the
+allowlist. Then the process "stops". A person approves the waiting order from the queue,
+the run resumes from the store, the order is committed -- and committed only once, even
+when the step is carried on again. Every decision is an event in the store and a record in
+the hash-chained audit log.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import NamedTuple
 
-from agentlab.core.clock import Clock
-from agentlab.core.errors import DuplicateIdempotencyKey
-from agentlab.core.ids import IdFactory, RunId
-from agentlab.store.projection import RunState, project_run
-from agentlab.store.protocol import EventStore
-from agentlab.store.recorder import RunRecorder
+import httpx
+from pydantic import JsonValue
 
-DEMO_TASK = "Order 40 toner cartridges (TONER-K) from supplier SUP-000123"
+from agentlab.core.clock import Clock, SystemClock
+from agentlab.core.ids import IdFactory, RunId
+from agentlab.policy import Policy, default_policy
+from agentlab.runtime import ApprovalQueue, CallRequest, Executor, ToolOutcome
+from agentlab.store import EventStore, RunRecorder, RunState, project_run
+from agentlab.store.audit import AuditLog, ChainCheck, MemoryAuditLog, verify_chain
+from agentlab.store.conversation import ConversationLog
+from agentlab.tools import builtin_tools
+from agentlab.world import World, build_world_app
+from agentlab.world.state import Fault
+
+DEMO_TASK = "Restock the floor-3 printer toner, and the laptops for the new team"
+REQUEST = CallRequest(actor="alice", use_case="procurement")
+REVIEWER = "bob"
 
 
 class DemoResult(NamedTuple):
@@ -28,54 +40,134 @@ class DemoResult(NamedTuple):
 
     run_id: RunId
     state: RunState
-    is_duplicate_refused: bool
-    """True when the store refused the second commit under the same idempotency key."""
+    outcomes: tuple[tuple[str, ToolOutcome], ...]
+    """Each scripted call, labelled, with what the executor made of it."""
+    world_diff: dict[str, dict[str, list[JsonValue]]]
+    """What changed in the sandbox world."""
+    audit: ChainCheck
+    """The audit log's hash chain, checked after the run."""
+
+    @property
+    def is_repeat_replayed(self) -> bool:
+        """True when carrying on the committed order again returned its recorded result."""
+        return dict(self.outcomes)["order again"].status == "replayed"
 
 
 def record_demo_run(
-    store: EventStore, *, clock: Clock | None = None, ids: IdFactory | None = None
+    store: EventStore,
+    *,
+    audit: AuditLog | None = None,
+    conversation: ConversationLog | None = None,
+    policy: Policy | None = None,
+    clock: Clock | None = None,
+    ids: IdFactory | None = None,
 ) -> DemoResult:
-    """Record the demo run in ``store`` and return its final state.
+    """Run the scripted procurement run; see :func:`arecord_demo_run`."""
+    return asyncio.run(
+        arecord_demo_run(
+            store, audit=audit, conversation=conversation, policy=policy, clock=clock, ids=ids
+        )
+    )
+
+
+async def arecord_demo_run(
+    store: EventStore,
+    *,
+    audit: AuditLog | None = None,
+    conversation: ConversationLog | None = None,
+    policy: Policy | None = None,
+    clock: Clock | None = None,
+    ids: IdFactory | None = None,
+) -> DemoResult:
+    """Record the scripted run in ``store`` against a fresh in-process world.
 
     Args:
-        store: Where the events go.
-        clock: Time source; pass a TickingClock for identical timestamps on every call.
-        ids: Id source; pass ``IdFactory.seeded(n)`` for identical ids (in a fresh store).
+        store: Where the run's events go.
+        audit: Where decision points go; an in-memory log if None.
+        conversation: Where the text the "model" would read goes (encrypted), if anywhere.
+        policy: The policy; the embedded default (phase 3) if None.
+        clock: Time source; a TickingClock gives identical times on every call.
+        ids: Id source; ``IdFactory.seeded(n)`` gives identical ids in a fresh store.
     """
-    ids = ids or IdFactory()
-    first = RunRecorder.start(
-        store,
-        task=DEMO_TASK,
-        actor="alice",
-        scopes=("erp:read", "erp:write"),
-        config="scripted-demo",
-        model="none",
-        clock=clock,
-        ids=ids,
-    )
-    lookup = first.propose("find_supplier", {"query": "SUP-000123"})
-    first.commit(
-        lookup, {"supplier_id": "SUP-000123", "name": "Tokyo Office Supply"}, latency_ms=85
-    )
-    order_args = {"supplier_id": "SUP-000123", "items": [{"sku": "TONER-K", "qty": 40}]}
-    order = first.propose("create_purchase_order", order_args, side_effect="write")
-    first.dry_run(
-        order.step_id, {"purchase_orders": {"added": [{"supplier_id": "SUP-000123", "lines": 1}]}}
-    )
-    first.approve(order.step_id, approver="rule:orders-under-1000-units", approved_by="policy")
-    # The process dies here, between approval and commit. Only the store remembers.
+    clock = clock or SystemClock()
+    audit = audit if audit is not None else MemoryAuditLog()
+    world = World(clock=clock)
+    transport = httpx.ASGITransport(app=build_world_app(world))
+    async with httpx.AsyncClient(transport=transport, base_url="http://world") as http:
+        executor = Executor(
+            tools=builtin_tools(),
+            policy=policy or default_policy(),
+            http=http,
+            audit=audit,
+            clock=clock,
+            conversation=conversation,
+        )
+        outcomes: list[tuple[str, ToolOutcome]] = []
 
-    resumed, state = RunRecorder.resume(
-        store, first.run_id, reason="worker restarted", clock=clock, ids=ids
+        async def call(label: str, recorder: RunRecorder, tool: str, **args: JsonValue) -> None:
+            outcomes.append((label, await executor.call(recorder, REQUEST, tool, args)))
+
+        run = RunRecorder.start(
+            store,
+            task=DEMO_TASK,
+            actor=REQUEST.actor,
+            config="scripted-demo",
+            model="none (a scripted plan, no model)",
+            clock=clock,
+            ids=ids,
+        )
+        await call("low stock", run, "check_inventory", sku=None, below_reorder=True)
+        await call("find supplier", run, "find_supplier", query="Nagoya")
+        await call("bad quantity", run, "create_purchase_order", **_order("SUP-000103", TONER=5000))
+        world.faults.append(Fault("POST", "/erp/purchase-orders", status=503, times=1))
+        await call("small order", run, "create_purchase_order", **_order("SUP-000103", TONER=16))
+        big = _order("SUP-000104", **{"LAPTOP-16-DEV": 2, "DOCK-USB-C": 6})
+        await call("large order", run, "create_purchase_order", **big)
+        await call(
+            "mail off allowlist",
+            run,
+            "send_email",
+            to=["buyer@example.co.jp", "friend@gmail.com"],
+            subject="Orders placed",
+            body="The toner and laptop orders are placed.",
+            dry_run=False,
+            idempotency_key="demo-mail-key-0001",
+        )
+        # The process stops here. Later, a person answers the approval queue ...
+        waiting = dict(outcomes)["large order"]
+        ApprovalQueue(store, clock=clock).approve(
+            run.run_id, waiting.step_id, reviewer=REVIEWER, reason="laptops for the new team"
+        )
+        # ... and a new process resumes the run from what the store holds.
+        resumed, state = RunRecorder.resume(
+            store, run.run_id, reason="approval arrived; worker restarted", clock=clock
+        )
+        for step in state.open_steps:
+            outcomes.append(
+                ("order approved", await executor.continue_step(resumed, REQUEST, step))
+            )
+        committed = project_run(store.read(run.run_id)).steps[waiting.step_id]
+        outcomes.append(("order again", await executor.continue_step(resumed, REQUEST, committed)))
+        orders = [o.content for label, o in outcomes if label in ("small order", "order approved")]
+        resumed.finish("succeeded", answer=f"Placed {len(orders)} purchase orders.")
+
+    return DemoResult(
+        run.run_id,
+        project_run(store.read(run.run_id)),
+        tuple(outcomes),
+        world.diff(),
+        verify_chain(audit.read()),
     )
-    for open_step in state.open_steps:
-        resumed.commit(open_step.step, {"po_id": "PO-000001", "status": "created"}, latency_ms=240)
-    try:  # a careless retry of the same side effect
-        resumed.commit(order, {"po_id": "PO-000002", "status": "created"}, latency_ms=240)
-        is_refused = False
-    except DuplicateIdempotencyKey:
-        is_refused = True
-    resumed.artifact("evidence", {"po_id": "PO-000001"}, step_id=order.step_id)
-    resumed.verify(verifier="rules", passed=True, findings=("one purchase order, 40 x TONER-K",))
-    resumed.finish("succeeded", answer="Created PO-000001 for 40 x TONER-K from SUP-000123.")
-    return DemoResult(first.run_id, project_run(store.read(first.run_id)), is_refused)
+
+
+def _order(supplier_id: str, **quantities: int) -> dict[str, JsonValue]:
+    skus = {"TONER": "TONER-BK-05"}
+    items: list[JsonValue] = [
+        {"sku": skus.get(name, name), "qty": qty} for name, qty in quantities.items()
+    ]
+    return {
+        "supplier_id": supplier_id,
+        "items": items,
+        "dry_run": False,
+        "idempotency_key": "demo-model-key-0001",
+    }

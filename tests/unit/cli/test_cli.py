@@ -27,8 +27,11 @@ def test_help_lists_the_verbs() -> None:
 def test_demo_records_a_run_that_runs_list_and_show_can_read(agentlab_home: Path) -> None:
     demo = runner.invoke(app, ["demo"], env={"COLUMNS": "200"})
     assert demo.exit_code == 0, demo.output
-    assert "duplicate commit refused: yes" in demo.stdout
+    assert "repeated commit answered from its record: yes" in demo.stdout
+    assert "audit chain: intact" in demo.stdout
+    assert "no model" in demo.stdout  # never mistaken for a model's run
     assert (agentlab_home / "runs.duckdb").is_file()
+    assert (agentlab_home / "audit.duckdb").is_file()
 
     listing = runner.invoke(app, ["runs", "list"], env={"COLUMNS": "200"})
     assert listing.exit_code == 0, listing.output
@@ -38,7 +41,7 @@ def test_demo_records_a_run_that_runs_list_and_show_can_read(agentlab_home: Path
 
     shown = runner.invoke(app, ["runs", "show", run_ids[0]], env={"COLUMNS": "200"})
     assert shown.exit_code == 0, shown.output
-    for kind in ("run_started", "step_approved", "run_resumed", "step_committed", "run_finished"):
+    for kind in ("run_started", "step_approved", "run_resumed", "step_committed", "step_retried"):
         assert kind in shown.stdout
 
 
