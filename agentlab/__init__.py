@@ -4,26 +4,39 @@ The names here are the notebook surface; everything else is importable from its 
 """
 
 from agentlab._version import __version__ as __version__
-from agentlab.adapters import open_store
+from agentlab.adapters import open_audit_log, open_store
 from agentlab.core.config import load_yaml_model
 from agentlab.core.errors import AgentlabError, ConfigError, PolicyViolation, ToolRejected
 from agentlab.core.records import Artifact, Run, Step
 from agentlab.lab import record_demo_run
+from agentlab.policy import default_policy, load_policy
+from agentlab.runtime import ApprovalQueue, CallRequest, Executor
 from agentlab.store import EventStore, RunRecorder, RunState, project_run
 from agentlab.store.timeline import timeline
+from agentlab.tools import builtin_tools
+from agentlab.world import World, build_world_app
 
 __all__ = [
     "AgentlabError",
+    "ApprovalQueue",
     "Artifact",
+    "CallRequest",
     "ConfigError",
     "EventStore",
+    "Executor",
     "PolicyViolation",
     "Run",
     "RunRecorder",
     "RunState",
     "Step",
     "ToolRejected",
+    "World",
+    "build_world_app",
+    "builtin_tools",
+    "default_policy",
+    "load_policy",
     "load_yaml_model",
+    "open_audit_log",
     "open_store",
     "project_run",
     "record_demo_run",
