@@ -217,6 +217,7 @@ class _Call:
             return sent
         output, latency_ms = sent
         self.recorder.commit(self.state.step, output.result, latency_ms=latency_ms)
+        self._keep_evidence(output)
         self._audit("committed", spec, args, result=output.result, latency_ms=latency_ms)
         return self._outcome("ok", spec, "done", output.result)
 
@@ -343,6 +344,7 @@ class _Call:
         output, latency_ms = sent
         result = {"result": output.result, "diff": output.diff}
         self.recorder.commit(self.state.step, result, latency_ms=latency_ms)
+        self._keep_evidence(output)
         self._audit(
             "committed",
             spec,
@@ -352,6 +354,12 @@ class _Call:
             latency_ms=latency_ms,
         )
         return self._outcome("ok", spec, "done", result)
+
+    def _keep_evidence(self, output: ToolOutput) -> None:
+        for item in output.evidence:
+            self.recorder.artifact(
+                item.kind, item.content, step_id=self.step_id, media_type=item.media_type
+            )
 
     # -- sending, with retries -------------------------------------------------------------
 

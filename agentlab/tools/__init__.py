@@ -1,7 +1,7 @@
 """Typed tools: one pydantic model per tool gives its schema, validation and description."""
 
 from agentlab.tools.builtin import BUILTIN_TOOLS, builtin_tools
-from agentlab.tools.context import ToolContext, ToolOutput
+from agentlab.tools.context import Evidence, ToolContext, ToolOutput
 from agentlab.tools.errors import InvalidArguments, ToolUnavailable
 from agentlab.tools.registry import ToolRegistry, tool
 from agentlab.tools.spec import EXECUTOR_FIELDS, ToolArguments, ToolSpec, WriteArguments
@@ -9,6 +9,7 @@ from agentlab.tools.spec import EXECUTOR_FIELDS, ToolArguments, ToolSpec, WriteA
 __all__ = [
     "BUILTIN_TOOLS",
     "EXECUTOR_FIELDS",
+    "Evidence",
     "InvalidArguments",
     "ToolArguments",
     "ToolContext",

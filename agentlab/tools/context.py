@@ -69,6 +69,16 @@ class ToolContext:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """Something a call produced that is worth keeping on its own: a screenshot, a file."""
+
+    kind: str
+    """The artifact kind: ``screenshot``, ``document``, ..."""
+    content: JsonValue
+    media_type: str = "application/json"
+
+
+@dataclass(frozen=True)
 class ToolOutput:
     """What a tool returns: the result for the model, and what it changed or would change."""
 
@@ -76,6 +86,8 @@ class ToolOutput:
     """The system's answer, as the model and the event log see it."""
     diff: JsonValue = None
     """For a write: what the call changes (or, in a dry-run, would change)."""
+    evidence: tuple[Evidence, ...] = ()
+    """Kept by the executor as artifacts of the step when the call is committed."""
 
     @classmethod
     def of_write(cls, body: JsonValue) -> ToolOutput:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from agentlab.tools.context import ToolContext, ToolOutput
+from agentlab.tools.context import Evidence, ToolContext, ToolOutput
 from agentlab.tools.registry import tool
 from agentlab.tools.spec import ToolArguments, WriteArguments
 
@@ -53,4 +53,10 @@ async def run_rpa_workflow(args: RunRpaWorkflow, ctx: ToolContext) -> ToolOutput
             "dry_run": ctx.is_dry_run,
         },
     )
-    return ToolOutput.of_write(body)
+    output = ToolOutput.of_write(body)
+    screenshot = body.get("screenshot") if isinstance(body, dict) else None
+    if not isinstance(screenshot, dict) or "content" not in screenshot:
+        return output
+    media_type = str(screenshot.get("media_type", "text/plain"))
+    shot = Evidence("screenshot", screenshot["content"], media_type)
+    return ToolOutput(output.result, output.diff, evidence=(shot,))

@@ -21,8 +21,8 @@ from tests.unit.runtime._bench import (
 def test_per_system_concurrency_holds_under_50_concurrent_calls() -> None:
     async def scenario() -> None:
         async with bench() as b:  # the default policy: erp_api concurrency 5
-            await b.world("POST", "/_world/latency", json={"erp": 5})
             await b.world("POST", "/_world/reset")
+            await b.world("POST", "/_world/latency", json={"erp": 5})
             order = await an_order(b, qty=1)
             recorders = [b.start(task=f"order {i}") for i in range(50)]
             outcomes = await asyncio.gather(
@@ -125,9 +125,12 @@ def test_fallbacks_follow_the_configured_order_and_a_ticket_takes_over() -> None
 
 
 async def _supplier_whose_rpa_run(b: Any, status: str) -> str:
-    """A supplier id for which vendor_master_update deterministically ends in ``status``."""
-    for n in range(1, 60):
-        supplier_id = f"SUP-{n:06d}"
+    """A supplier id for which vendor_master_update deterministically ends in ``status``.
+
+    A supplier the vendor master does not hold always fails (E_VENDOR_NOT_FOUND).
+    """
+    suppliers = (await b.world("GET", "/erp/suppliers"))["suppliers"]
+    for supplier_id in [s["supplier_id"] for s in suppliers] + ["SUP-000999"]:
         preview = await b.world(
             "POST",
             "/rpa/runs",
@@ -161,6 +164,14 @@ def test_an_rpa_flow_that_succeeds_takes_over_and_ends_the_chain() -> None:
 
             assert [a.kind for a in report.attempts] == ["rpa"]
             assert report.taken_over_by == "rpa"
+            shots = [
+                e.artifact
+                for e in b.store.read(rec.run_id)
+                if isinstance(e, ArtifactRecorded) and e.artifact.kind == "screenshot"
+            ]
+            assert len(shots) == 1  # the RPA run's screenshot, kept as evidence of its step
+            assert shots[0].media_type == "text/plain"
+            assert shots[0].step_id == report.outcomes[0].step_id
             runs = (await b.world("GET", "/_world/snapshot"))["rpa"]["runs"]
             assert [r["status"] for r in runs] == ["succeeded"]
 
