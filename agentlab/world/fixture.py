@@ -6,10 +6,12 @@ The embedded default is ``fixtures/default.yaml``; suites may bring their own.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from agentlab.core.config import load_yaml_model
 
@@ -20,6 +22,34 @@ InputType = Literal["str", "int", "float", "bool"]
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+def _refuse(title: str, problems: list[tuple[tuple[str | int, ...], str, object]]) -> None:
+    """Raise the problems found across records, each at its own location (so its own line)."""
+    if problems:
+        raise ValidationError.from_exception_data(
+            title,
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError("world_fixture", message),
+                    loc=loc,
+                    input=value,
+                )
+                for loc, message, value in problems
+            ],
+        )
+
+
+def _duplicates(
+    collection: str, field: str, values: Iterable[object]
+) -> list[tuple[tuple[str | int, ...], str, object]]:
+    seen: set[object] = set()
+    problems: list[tuple[tuple[str | int, ...], str, object]] = []
+    for index, value in enumerate(values):
+        if value in seen:
+            problems.append(((collection, index, field), f"{value} appears twice", value))
+        seen.add(value)
+    return problems
 
 
 class Supplier(_Model):
@@ -59,10 +89,14 @@ class Workflow(_Model):
     name: str
     version: Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")]
     description: str
-    inputs: dict[str, InputType]
+    inputs: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")], InputType]
+    """Input names and their types; a run must give exactly these."""
     failure_rate: float = Field(default=0.1, ge=0, le=1)
-    """Share of input combinations that fail, chosen by hashing (seed, inputs)."""
-    error_codes: tuple[str, ...] = ("E_TIMEOUT", "E_ELEMENT_NOT_FOUND")
+    """Share of input combinations that fail, chosen by hashing (seed, workflow, inputs)."""
+    error_codes: Annotated[
+        tuple[Annotated[str, Field(pattern=r"^E_[A-Z0-9_]{1,60}$")], ...], Field(min_length=1)
+    ] = ("E_TIMEOUT", "E_ELEMENT_NOT_FOUND")
+    """The codes a failed run reports, one picked by the same hash."""
     screens: tuple[str, ...] = ()
     """The screens the flow walks through, for the screenshot of the last one."""
 
@@ -73,11 +107,24 @@ class Erp(_Model):
     suppliers: tuple[Supplier, ...]
     inventory: tuple[StockItem, ...]
 
+    @model_validator(mode="after")
+    def _references_hold(self) -> Self:
+        known = {s.supplier_id for s in self.suppliers}
+        problems = _duplicates("suppliers", "supplier_id", (s.supplier_id for s in self.suppliers))
+        problems += _duplicates("inventory", "sku", (i.sku for i in self.inventory))
+        problems += [
+            (("inventory", index, "supplier_id"), f"no supplier {i.supplier_id}", i.supplier_id)
+            for index, i in enumerate(self.inventory)
+            if i.supplier_id not in known
+        ]
+        _refuse("Erp", problems)
+        return self
+
 
 class Mail(_Model):
     """The mail system."""
 
-    known_domains: tuple[str, ...]
+    known_domains: tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")], ...]
     """Domains the mail system can deliver to; other recipients bounce (422)."""
 
 
@@ -86,11 +133,26 @@ class Helpdesk(_Model):
 
     tickets: tuple[Ticket, ...] = ()
 
+    @model_validator(mode="after")
+    def _ids_are_unique(self) -> Self:
+        _refuse(
+            "Helpdesk", _duplicates("tickets", "ticket_id", (t.ticket_id for t in self.tickets))
+        )
+        return self
+
 
 class Rpa(_Model):
     """The RPA runner's workflows."""
 
     workflows: tuple[Workflow, ...] = ()
+
+    @model_validator(mode="after")
+    def _versions_are_unique(self) -> Self:
+        _refuse(
+            "Rpa",
+            _duplicates("workflows", "version", (f"{w.name} {w.version}" for w in self.workflows)),
+        )
+        return self
 
 
 class Latency(_Model):
