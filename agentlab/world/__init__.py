@@ -7,9 +7,10 @@ from agentlab.world.fixture import (
     default_world_fixture,
     load_world_fixture,
 )
-from agentlab.world.state import World, diff_snapshots
+from agentlab.world.state import Fault, World, diff_snapshots
 
 __all__ = [
+    "Fault",
     "World",
     "WorldError",
     "WorldFixture",

@@ -3,19 +3,25 @@
 In-process: ``httpx.AsyncClient(transport=httpx.ASGITransport(app=build_world_app()),
 base_url="http://world")``. As a server: ``agentlab world serve``. The API is in
 ``docs/world.md``.
+
+Handlers are ``async`` and never await while they touch the state, so on one event loop a
+request's read or write is atomic; the world's lock guards callers on other threads.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Header, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agentlab.world.errors import WorldError
+from agentlab.world.rpa import apply_writes, diff_of_writes, erp_writes
 from agentlab.world.state import SYSTEMS, Fault, World
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -88,10 +94,48 @@ class FaultIn(_Body):
     """A fault to inject into the next matching requests."""
 
     method: str = "POST"
-    path: str
+    path: str = Field(pattern=r"^/")
     status: int = Field(ge=400, le=599)
     times: int = Field(default=1, ge=1)
     retry_after_s: float | None = Field(default=None, ge=0)
+
+
+class _SystemGate:
+    """Before a system handles a request: count it in flight, serve a fault, wait the latency.
+
+    A plain ASGI middleware, so the request stays counted until its response is sent.
+    """
+
+    def __init__(self, app: ASGIApp, world: World, sleep: Sleep) -> None:
+        self.app = app
+        self.world = world
+        self.sleep = sleep
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        system = scope["path"].strip("/").split("/", 1)[0] if scope["type"] == "http" else ""
+        if system not in SYSTEMS:
+            await self.app(scope, receive, send)
+            return
+        self.world.enter(system)
+        try:
+            fault = self.world.take_fault(scope["method"], scope["path"])
+            if fault is not None:
+                headers = {}
+                if fault.retry_after_s is not None:
+                    headers["Retry-After"] = f"{fault.retry_after_s:g}"
+                refusal = JSONResponse(
+                    {"detail": f"injected fault: {fault.status}"},
+                    status_code=fault.status,
+                    headers=headers,
+                )
+                await refusal(scope, receive, send)
+                return
+            latency_ms = self.world.latency_ms.get(system, 0)
+            if latency_ms:
+                await self.sleep(latency_ms / 1000)
+            await self.app(scope, receive, send)
+        finally:
+            self.world.leave(system)
 
 
 def build_world_app(world: World | None = None, *, sleep: Sleep = asyncio.sleep) -> FastAPI:
@@ -99,39 +143,20 @@ def build_world_app(world: World | None = None, *, sleep: Sleep = asyncio.sleep)
 
     Args:
         world: The state to serve; keep a reference to inspect it in-process.
-        sleep: How simulated latency waits (``asyncio.sleep``).
+        sleep: How simulated latency waits (``asyncio.sleep``); tests pass their own.
     """
     world = world or World()
     app = FastAPI(title="agentlab sandbox world", version="1", docs_url=None, redoc_url=None)
     app.state.world = world
+    app.add_middleware(_SystemGate, world=world, sleep=sleep)
 
     @app.exception_handler(WorldError)
     async def _refused(_request: Request, exc: WorldError) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
-    @app.middleware("http")
-    async def _systems(request: Request, call_next: Callable[[Request], Awaitable[Response]]):
-        system = request.url.path.strip("/").split("/", 1)[0]
-        if system not in SYSTEMS:
-            return await call_next(request)
-        fault = world.take_fault(request.method, request.url.path)
-        world.enter(system)
-        try:
-            if fault is not None:
-                headers = {}
-                if fault.retry_after_s is not None:
-                    headers["Retry-After"] = f"{fault.retry_after_s:g}"
-                return JSONResponse(
-                    {"detail": f"injected fault: {fault.status}"},
-                    status_code=fault.status,
-                    headers=headers,
-                )
-            latency = world.latency_ms.get(system, 0)
-            if latency:
-                await sleep(latency / 1000)
-            return await call_next(request)
-        finally:
-            world.leave(system)
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _explain(exc.errors())}, status_code=422)
 
     _erp_routes(app, world)
     _mail_routes(app, world)
@@ -142,30 +167,41 @@ def build_world_app(world: World | None = None, *, sleep: Sleep = asyncio.sleep)
     return app
 
 
+def _explain(errors: Sequence[Any]) -> str:
+    """Validation errors as one line each: ``items.0.qty: Input should be ...``."""
+    problems = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path", "header"):
+            loc = loc[1:]
+        problems.append(f"{'.'.join(loc) or 'body'}: {error.get('msg', 'invalid')}")
+    return "; ".join(problems)
+
+
 def _answer(status_and_body: tuple[int, dict[str, Any]]) -> JSONResponse:
     status, body = status_and_body
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
 
 def _erp_routes(app: FastAPI, world: World) -> None:
     @app.get("/erp/suppliers")
-    def find_suppliers(query: str = "") -> dict[str, Any]:
+    async def find_suppliers(query: str = "") -> dict[str, Any]:
         return {"suppliers": world.erp.find_suppliers(query)}
 
     @app.get("/erp/suppliers/{supplier_id}")
-    def get_supplier(supplier_id: str) -> dict[str, Any]:
+    async def get_supplier(supplier_id: str) -> dict[str, Any]:
         return world.erp.supplier(supplier_id)
 
     @app.get("/erp/inventory")
-    def inventory(sku: str | None = None, below_reorder: bool = False) -> dict[str, Any]:
+    async def inventory(sku: str | None = None, below_reorder: bool = False) -> dict[str, Any]:
         return {"items": world.erp.stock(sku, below_reorder=below_reorder)}
 
     @app.get("/erp/purchase-orders")
-    def purchase_orders() -> dict[str, Any]:
+    async def purchase_orders() -> dict[str, Any]:
         return {"purchase_orders": list(world.erp.purchase_orders.values())}
 
     @app.post("/erp/purchase-orders")
-    def create_purchase_order(body: PurchaseOrderIn, key: KeyHeader = None) -> JSONResponse:
+    async def create_purchase_order(body: PurchaseOrderIn, key: KeyHeader = None) -> JSONResponse:
         items = [line.model_dump() for line in body.items]
 
         def preview() -> dict[str, Any]:
@@ -181,10 +217,8 @@ def _erp_routes(app: FastAPI, world: World) -> None:
         return _answer(
             world.write(
                 key=key,
-                request={
-                    "path": "/erp/purchase-orders",
-                    "body": body.model_dump(exclude={"dry_run"}),
-                },
+                path="/erp/purchase-orders",
+                body=body.model_dump(exclude={"dry_run"}),
                 dry_run=body.dry_run,
                 preview=preview,
                 apply=apply,
@@ -194,11 +228,11 @@ def _erp_routes(app: FastAPI, world: World) -> None:
 
 def _mail_routes(app: FastAPI, world: World) -> None:
     @app.get("/mail/outbox")
-    def outbox() -> dict[str, Any]:
+    async def outbox() -> dict[str, Any]:
         return {"messages": list(world.mail.outbox.values())}
 
     @app.post("/mail/send")
-    def send(body: MailIn, key: KeyHeader = None) -> JSONResponse:
+    async def send(body: MailIn, key: KeyHeader = None) -> JSONResponse:
         message = body.model_dump(exclude={"dry_run"})
 
         def preview() -> dict[str, Any]:
@@ -214,7 +248,8 @@ def _mail_routes(app: FastAPI, world: World) -> None:
         return _answer(
             world.write(
                 key=key,
-                request={"path": "/mail/send", "body": message},
+                path="/mail/send",
+                body=message,
                 dry_run=body.dry_run,
                 preview=preview,
                 apply=apply,
@@ -224,15 +259,17 @@ def _mail_routes(app: FastAPI, world: World) -> None:
 
 def _helpdesk_routes(app: FastAPI, world: World) -> None:
     @app.get("/helpdesk/tickets")
-    def tickets(status: Literal["open", "pending", "resolved"] | None = None) -> dict[str, Any]:
+    async def tickets(
+        status: Literal["open", "pending", "resolved"] | None = None,
+    ) -> dict[str, Any]:
         return {"tickets": world.helpdesk.list(status)}
 
     @app.get("/helpdesk/tickets/{ticket_id}")
-    def ticket(ticket_id: str) -> dict[str, Any]:
+    async def ticket(ticket_id: str) -> dict[str, Any]:
         return world.helpdesk.get(ticket_id)
 
     @app.post("/helpdesk/tickets")
-    def create(body: TicketIn, key: KeyHeader = None) -> JSONResponse:
+    async def create(body: TicketIn, key: KeyHeader = None) -> JSONResponse:
         fields = body.model_dump(exclude={"dry_run"})
 
         def preview() -> dict[str, Any]:
@@ -246,7 +283,8 @@ def _helpdesk_routes(app: FastAPI, world: World) -> None:
         return _answer(
             world.write(
                 key=key,
-                request={"path": "/helpdesk/tickets", "body": fields},
+                path="/helpdesk/tickets",
+                body=fields,
                 dry_run=body.dry_run,
                 preview=preview,
                 apply=apply,
@@ -254,18 +292,16 @@ def _helpdesk_routes(app: FastAPI, world: World) -> None:
         )
 
     def _update(
-        ticket_id: str, key: str | None, body: BaseModel, change: Callable[[], dict[str, Any]]
+        path: str,
+        ticket_id: str,
+        key: str | None,
+        body: CommentIn | StatusIn,
+        change: Callable[[], dict[str, Any]],
     ) -> JSONResponse:
         def preview() -> dict[str, Any]:
             before, after = world.helpdesk.get(ticket_id), change()
-            return {
-                **after,
-                "diff": {
-                    "helpdesk.tickets": {
-                        "changed": [{"id": ticket_id, "before": before, "after": after}]
-                    }
-                },
-            }
+            changed = {"id": ticket_id, "before": before, "after": after}
+            return {**after, "diff": {"helpdesk.tickets": {"changed": [changed]}}}
 
         def apply() -> dict[str, Any]:
             answer = preview()
@@ -275,16 +311,18 @@ def _helpdesk_routes(app: FastAPI, world: World) -> None:
         return _answer(
             world.write(
                 key=key,
-                request={"ticket": ticket_id, "body": body.model_dump(exclude={"dry_run"})},
-                dry_run=body.dry_run,  # type: ignore[attr-defined]
+                path=path,
+                body=body.model_dump(exclude={"dry_run"}),
+                dry_run=body.dry_run,
                 preview=preview,
                 apply=apply,
             )
         )
 
     @app.post("/helpdesk/tickets/{ticket_id}/comments")
-    def comment(ticket_id: str, body: CommentIn, key: KeyHeader = None) -> JSONResponse:
+    async def comment(ticket_id: str, body: CommentIn, key: KeyHeader = None) -> JSONResponse:
         return _update(
+            f"/helpdesk/tickets/{ticket_id}/comments",
             ticket_id,
             key,
             body,
@@ -292,21 +330,25 @@ def _helpdesk_routes(app: FastAPI, world: World) -> None:
         )
 
     @app.post("/helpdesk/tickets/{ticket_id}/status")
-    def set_status(ticket_id: str, body: StatusIn, key: KeyHeader = None) -> JSONResponse:
+    async def set_status(ticket_id: str, body: StatusIn, key: KeyHeader = None) -> JSONResponse:
         return _update(
-            ticket_id, key, body, lambda: world.helpdesk.with_status(ticket_id, body.status)
+            f"/helpdesk/tickets/{ticket_id}/status",
+            ticket_id,
+            key,
+            body,
+            lambda: world.helpdesk.with_status(ticket_id, body.status),
         )
 
 
 def _classes(header: str | None) -> set[str]:
-    if not header:
-        return {"public"}
-    return {part.strip() for part in header.split(",") if part.strip()}
+    """The caller's data classes from ``X-Data-Classes``; ``public`` when absent or empty."""
+    classes = {part.strip() for part in (header or "").split(",") if part.strip()}
+    return classes or {"public"}
 
 
 def _kb_routes(app: FastAPI, world: World) -> None:
     @app.get("/kb/search")
-    def search(
+    async def search(
         q: Annotated[str, Query(min_length=1, max_length=200)],
         limit: Annotated[int, Query(ge=1, le=20)] = 5,
         classes: ClassesHeader = None,
@@ -314,34 +356,37 @@ def _kb_routes(app: FastAPI, world: World) -> None:
         return {"articles": world.kb.search(q, classes=_classes(classes), limit=limit)}
 
     @app.get("/kb/articles/{doc_id}")
-    def article(doc_id: str, classes: ClassesHeader = None) -> dict[str, Any]:
+    async def article(doc_id: str, classes: ClassesHeader = None) -> dict[str, Any]:
         return world.kb.get(doc_id, classes=_classes(classes))
 
 
 def _rpa_routes(app: FastAPI, world: World) -> None:
     @app.get("/rpa/workflows")
-    def workflows() -> dict[str, Any]:
+    async def workflows() -> dict[str, Any]:
         return {"workflows": world.rpa.catalogue()}
 
     @app.post("/rpa/runs")
-    def run(body: RpaRunIn, key: KeyHeader = None) -> JSONResponse:
+    async def run(body: RpaRunIn, key: KeyHeader = None) -> JSONResponse:
         def preview() -> dict[str, Any]:
-            outcome = world.rpa.plan(body.workflow, body.version, body.inputs)
+            outcome = world.rpa.plan(body.workflow, body.version, body.inputs, erp=world.erp)
             draft = {"rpa_run_id": None, **outcome}
-            return {**draft, "diff": {"rpa.runs": {"added": [draft]}}}
+            writes = erp_writes(outcome, world.erp, at=world.now())
+            changes = {"rpa.runs": {"added": [draft]}, **diff_of_writes(writes, world.erp)}
+            return {**draft, "diff": changes}
 
         def apply() -> dict[str, Any]:
-            outcome = world.rpa.plan(body.workflow, body.version, body.inputs)
+            outcome = world.rpa.plan(body.workflow, body.version, body.inputs, erp=world.erp)
             recorded = world.rpa.record(outcome, at=world.now())
-            changes: dict[str, Any] = {"rpa.runs": {"added": [recorded]}}
-            if recorded["status"] == "succeeded":
-                changes |= _rpa_effects(world, body)
+            writes = erp_writes(outcome, world.erp, at=recorded["finished_at"])
+            changes = {"rpa.runs": {"added": [recorded]}, **diff_of_writes(writes, world.erp)}
+            apply_writes(writes, world.erp)
             return {**recorded, "diff": changes}
 
         return _answer(
             world.write(
                 key=key,
-                request={"path": "/rpa/runs", "body": body.model_dump(exclude={"dry_run"})},
+                path="/rpa/runs",
+                body=body.model_dump(exclude={"dry_run"}),
                 dry_run=body.dry_run,
                 preview=preview,
                 apply=apply,
@@ -349,60 +394,33 @@ def _rpa_routes(app: FastAPI, world: World) -> None:
         )
 
 
-def _rpa_effects(world: World, body: RpaRunIn) -> dict[str, Any]:
-    """What a succeeded flow changes in the ERP, as a diff entry."""
-    if body.workflow == "vendor_master_update":
-        supplier_id = body.inputs["supplier_id"]
-        before = world.erp.suppliers.get(supplier_id)
-        if before is None:
-            return {}
-        after = {**before, "is_active": True}
-        world.erp.suppliers[supplier_id] = after
-        return {
-            "erp.suppliers": {"changed": [{"id": supplier_id, "before": before, "after": after}]}
-        }
-    if body.workflow == "invoice_entry":
-        invoice = {**body.inputs, "entered_at": world.now()}
-        world.erp.invoices[body.inputs["invoice_no"]] = invoice
-        return {"erp.invoices": {"added": [invoice]}}
-    return {}
-
-
 def _admin_routes(app: FastAPI, world: World) -> None:
     @app.get("/_world/snapshot")
-    def snapshot() -> dict[str, Any]:
+    async def snapshot() -> dict[str, Any]:
         return world.snapshot()
 
     @app.get("/_world/diff")
-    def diff() -> dict[str, Any]:
+    async def diff() -> dict[str, Any]:
         return world.diff()
 
     @app.post("/_world/reset")
-    def reset() -> dict[str, str]:
+    async def reset() -> dict[str, str]:
         world.reset()
         return {"status": "reset"}
 
     @app.get("/_world/stats")
-    def stats() -> dict[str, Any]:
+    async def stats() -> dict[str, Any]:
         return world.stats()
 
     @app.post("/_world/faults")
-    def add_fault(fault: FaultIn) -> dict[str, Any]:
-        with world.lock:
-            world.faults.append(Fault(**fault.model_dump()))
-            return {"armed": len(world.faults)}
+    async def add_fault(fault: FaultIn) -> dict[str, int]:
+        return {"armed": world.add_fault(Fault(**fault.model_dump()))}
 
     @app.delete("/_world/faults")
-    def clear_faults() -> dict[str, str]:
-        with world.lock:
-            world.faults.clear()
+    async def clear_faults() -> dict[str, str]:
+        world.clear_faults()
         return {"status": "cleared"}
 
     @app.post("/_world/latency")
-    def set_latency(latency: dict[str, Annotated[int, Field(ge=0)]]) -> dict[str, int]:
-        unknown = set(latency) - set(SYSTEMS)
-        if unknown:
-            raise WorldError(422, f"unknown systems {sorted(unknown)}; known: {list(SYSTEMS)}")
-        with world.lock:
-            world.latency_ms.update(latency)
-            return dict(world.latency_ms)
+    async def set_latency(latency: dict[str, int]) -> dict[str, int]:
+        return world.set_latency(latency)

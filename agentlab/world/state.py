@@ -39,6 +39,7 @@ ID_FIELDS = {
     "outbox": "message_id",
     "tickets": "ticket_id",
     "runs": "rpa_run_id",
+    "articles": "doc_id",
 }
 
 
@@ -51,6 +52,10 @@ class Fault:
     status: int
     times: int
     retry_after_s: float | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        """True if a request with this method and path must get the fault now."""
+        return self.times > 0 and self.method.upper() == method.upper() and self.path == path
 
 
 @dataclass(frozen=True)
@@ -79,11 +84,13 @@ class World:
         self._clock = clock or SystemClock()
         self._articles = load_articles(kb_folder_of(self.fixture, fixture_path))
         self.lock = threading.RLock()
+        # Requests in flight during a reset still leave afterwards: the count is not reset.
+        self.in_flight = dict.fromkeys(SYSTEMS, 0)
         self.reset()
         self._baseline = self.snapshot()
 
     def reset(self) -> None:
-        """Back to the fixture: ids restart, remembered keys, faults and stats are cleared."""
+        """Back to the fixture: ids restart; keys, faults, latency and stats are reset."""
         with self.lock:
             self.erp = ErpSystem(self.fixture.erp)
             self.mail = MailSystem(self.fixture.mail)
@@ -95,8 +102,7 @@ class World:
             self._keys: dict[str, _Remembered] = {}
             self.requests = 0
             self.side_effects = 0
-            self.in_flight = dict.fromkeys(SYSTEMS, 0)
-            self.in_flight_max = dict.fromkeys(SYSTEMS, 0)
+            self.in_flight_max = dict(self.in_flight)
 
     def now(self) -> str:
         """The clock's time, as records carry it."""
@@ -108,26 +114,35 @@ class World:
         self,
         *,
         key: str | None,
-        request: dict[str, Any],
+        path: str,
+        body: dict[str, Any],
         dry_run: bool,
         preview: Callable[[], dict[str, Any]],
         apply: Callable[[], dict[str, Any]],
     ) -> tuple[int, dict[str, Any]]:
         """Run one write under its idempotency key; returns (HTTP status, answer).
 
+        A refusal (``WorldError`` from ``preview`` or ``apply``) leaves the key unused, so the
+        corrected request may use it.
+
         Args:
             key: The ``Idempotency-Key`` header.
-            request: What identifies the request (method, path, body without ``dry_run``).
+            path: The request's path; with ``body`` it identifies the request.
+            body: The request's body without ``dry_run``.
             dry_run: Preview only: nothing changes and the key is not used.
             preview: Computes the answer and the diff without changing anything.
             apply: Makes the change and returns the answer with its diff.
+
+        Raises:
+            WorldError: 400 for a missing or malformed key, 409 for a key used for another
+                request, or whatever ``preview`` or ``apply`` refuse.
         """
-        _check_key(key)
+        key = _check_key(key)
         with self.lock:
             if dry_run:
                 return 200, {**preview(), "dry_run": True, "replayed": False}
-            fingerprint = _fingerprint(request)
-            remembered = self._keys.get(key)  # type: ignore[arg-type]
+            fingerprint = _fingerprint({"path": path, "body": body})
+            remembered = self._keys.get(key)
             if remembered is not None:
                 if remembered.fingerprint != fingerprint:
                     raise WorldError(
@@ -137,20 +152,47 @@ class World:
                     )
                 return 200, {**copy.deepcopy(remembered.answer), "replayed": True}
             answer = {**apply(), "dry_run": False, "replayed": False}
-            self._keys[key] = _Remembered(fingerprint, copy.deepcopy(answer))  # type: ignore[index]
+            self._keys[key] = _Remembered(fingerprint, copy.deepcopy(answer))
             self.side_effects += 1
             return 201, answer
 
-    # -- faults and statistics -----------------------------------------------------------------
+    # -- faults, latency and statistics --------------------------------------------------------
+
+    def add_fault(self, fault: Fault) -> int:
+        """Arm a fault; returns how many faults are armed."""
+        with self.lock:
+            self.faults.append(fault)
+            return len(self.faults)
+
+    def clear_faults(self) -> None:
+        """Disarm every fault."""
+        with self.lock:
+            self.faults.clear()
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         """The fault this request must get, if one is armed for it (and count it down)."""
         with self.lock:
             for fault in self.faults:
-                if fault.times > 0 and fault.method == method and fault.path == path:
+                if fault.matches(method, path):
                     fault.times -= 1
                     return fault
             return None
+
+    def set_latency(self, latency_ms: dict[str, int]) -> dict[str, int]:
+        """Change the simulated service time of some systems; returns all of them.
+
+        Raises:
+            WorldError: 422 for an unknown system or a negative time.
+        """
+        unknown = sorted(set(latency_ms) - set(SYSTEMS))
+        if unknown:
+            raise WorldError(422, f"latency: unknown systems {unknown}; known: {list(SYSTEMS)}")
+        negative = sorted(name for name, ms in latency_ms.items() if ms < 0)
+        if negative:
+            raise WorldError(422, f"latency: {negative} must be 0 ms or more")
+        with self.lock:
+            self.latency_ms.update(latency_ms)
+            return dict(self.latency_ms)
 
     def enter(self, system: str) -> None:
         """Count a request entering a system."""
@@ -183,6 +225,7 @@ class World:
                     "erp": self.erp.snapshot(),
                     "mail": self.mail.snapshot(),
                     "helpdesk": self.helpdesk.snapshot(),
+                    "kb": self.kb.snapshot(),
                     "rpa": self.rpa.snapshot(),
                 }
             )
@@ -222,11 +265,12 @@ def diff_snapshots(
     return changes
 
 
-def _check_key(key: str | None) -> None:
+def _check_key(key: str | None) -> str:
     if key is None:
-        raise WorldError(400, "a write needs an Idempotency-Key header")
+        raise WorldError(400, "Idempotency-Key: a write needs this header (16-64 characters)")
     if KEY.fullmatch(key) is None:
         raise WorldError(400, "Idempotency-Key: 16-64 characters of A-Z a-z 0-9 _ . : -")
+    return key
 
 
 def _fingerprint(request: dict[str, Any]) -> str:
