@@ -27,8 +27,7 @@ from agentlab.store import EventStore, RunRecorder, RunState, project_run
 from agentlab.store.audit import AuditLog, ChainCheck, MemoryAuditLog, verify_chain
 from agentlab.store.conversation import ConversationLog
 from agentlab.tools import builtin_tools
-from agentlab.world import World, build_world_app
-from agentlab.world.state import Fault
+from agentlab.world import Fault, World, build_world_app
 
 DEMO_TASK = "Restock the floor-3 printer toner, and the laptops for the new team"
 REQUEST = CallRequest(actor="alice", use_case="procurement")
@@ -119,7 +118,7 @@ async def arecord_demo_run(
         await call("low stock", run, "check_inventory", sku=None, below_reorder=True)
         await call("find supplier", run, "find_supplier", query="Nagoya")
         await call("bad quantity", run, "create_purchase_order", **_order("SUP-000103", TONER=5000))
-        world.faults.append(Fault("POST", "/erp/purchase-orders", status=503, times=1))
+        world.add_fault(Fault("POST", "/erp/purchase-orders", status=503, times=1))
         await call("small order", run, "create_purchase_order", **_order("SUP-000103", TONER=16))
         big = _order("SUP-000104", **{"LAPTOP-16-DEV": 2, "DOCK-USB-C": 6})
         await call("large order", run, "create_purchase_order", **big)
