@@ -7,21 +7,15 @@ kept as its JSON text next to the columns that queries need (run, seq, kind, tim
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import ClassVar
 
 import duckdb
 
+from agentlab.adapters._databases import DuckDBFile
 from agentlab.adapters._sql_event_store import EventRow, KeyRow, SqlEventStore
-from agentlab.core.errors import (
-    BackendError,
-    DuplicateEvent,
-    DuplicateIdempotencyKey,
-    StoreClosed,
-)
+from agentlab.core.errors import DuplicateEvent, DuplicateIdempotencyKey
 
 
 class DuckDBEventStore(SqlEventStore):
@@ -61,33 +55,12 @@ class DuckDBEventStore(SqlEventStore):
     )
 
     def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self.url = f"duckdb://{self.path}"
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._conn: duckdb.DuckDBPyConnection | None = duckdb.connect(self.path)
-        except duckdb.Error as exc:
-            raise BackendError(
-                f"{self.url}: cannot open: {exc}",
-                hint="is another process writing to this file? DuckDB allows one writer",
-            ) from exc
-        self._lock = threading.RLock()
+        self._db = DuckDBFile(path, what="event store")
+        self.path, self.url = self._db.path, self._db.url
         self._migrate()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self._lock:
-            conn = self._conn
-            if conn is None:
-                raise StoreClosed(f"{self.url}: the store is closed", hint="open a new store")
-            conn.begin()
-            try:
-                yield conn
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+    def _transaction(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        return self._db.transaction()
 
     def _insert(
         self, conn: duckdb.DuckDBPyConnection, events: list[EventRow], keys: list[KeyRow]
@@ -115,7 +88,4 @@ class DuckDBEventStore(SqlEventStore):
 
     def close(self) -> None:
         """Close the file; later calls raise StoreClosed. Closing twice is harmless."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self._db.close()

@@ -388,7 +388,7 @@ class EventStoreContract:
             lambda: store.find_commit(KEY),
         ]
         for call in calls:
-            with pytest.raises(StoreClosed, match="the store is closed"):
+            with pytest.raises(StoreClosed, match="store is closed"):
                 call()
         reopened = open_store()
         try:
