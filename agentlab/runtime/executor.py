@@ -231,6 +231,10 @@ class _Call:
             return self._outcome(
                 "replayed", spec, "already done earlier; this is the recorded result", prior.result
             )
+        if self.state.is_preview_only:  # settled at its preview: never commit it later
+            return self._outcome(
+                "previewed", spec, "dry-run only; nothing changed", self.state.dry_run_diff
+            )
         if self.state.dry_run_diff is None:
             previewed = await self._dry_run(spec, args)
             if previewed is not None:
@@ -255,7 +259,7 @@ class _Call:
         asked_preview = getattr(args, "dry_run", False) is True
         is_final = asked_preview or not may_commit
         self.recorder.dry_run(self.step_id, preview, is_final=is_final)
-        self.state.dry_run_diff = preview
+        self.state.dry_run_diff, self.state.is_preview_only = preview, is_final
         reason = ""
         if not may_commit:
             reason = "autonomy phase 2: writes run as dry-runs only"

@@ -86,6 +86,23 @@ def test_in_phase_2_a_write_only_dry_runs() -> None:
     run(scenario())
 
 
+def test_a_phase_2_preview_is_never_committed_later_even_under_a_new_policy() -> None:
+    async def scenario() -> None:
+        async with bench(policy_with(phase=int(AutonomyPhase.DRY_RUN))) as b:
+            rec = b.start()
+            order = await an_order(b, qty=1)
+            previewed = await b.executor.call(rec, PROCUREMENT, "create_purchase_order", order)
+            state = project_run(b.store.read(rec.run_id)).steps[previewed.step_id]
+            b.executor.policy = policy_with(phase=int(AutonomyPhase.COMMIT))
+
+            again = await b.executor.continue_step(rec, PROCUREMENT, state)
+
+            assert again.status == "previewed"
+            assert await purchase_orders(b) == []
+
+    run(scenario())
+
+
 def test_a_model_asking_for_a_preview_gets_only_a_preview() -> None:
     async def scenario() -> None:
         async with bench() as b:
