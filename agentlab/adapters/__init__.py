@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from agentlab.core.clock import Clock
 from agentlab.core.errors import ConfigError
+from agentlab.rag.index import VectorIndex
 from agentlab.store.audit import AuditLog, MemoryAuditLog
 from agentlab.store.conversation import ConversationLog, MemoryConversationLog
 from agentlab.store.memory import MemoryEventStore
@@ -81,6 +84,38 @@ def open_conversation_log(url: str, *, key: bytes) -> ConversationLog:
     if scheme == "duckdb":
         return DuckDBConversationLog(rest, key=key)
     return PostgresConversationLog(url, key=key)
+
+
+def open_vector_index(
+    url: str,
+    dimension: int,
+    *,
+    embedder_name: str | None = None,
+    clock: Clock | None = None,
+    **options: Any,
+) -> VectorIndex:
+    """Open the vector index at ``url`` (the same URL forms as :func:`open_store`).
+
+    Args:
+        url: ``duckdb://`` and a file (exact cosine; ``memory://`` for a throwaway one), or
+            ``postgresql://...`` (pgvector; needs the ``postgres`` extra).
+        dimension: The embedder's ``dimension``.
+        embedder_name: The embedder's ``name``; an index built with another is refused.
+        clock: Decides what has expired (retention); the wall clock by default.
+        **options: For PostgreSQL, :class:`~agentlab.adapters.pgvector_index.PgvectorIndex`'s
+            (``method="hnsw"``, ``lists``, ``probes``, ...); for both, ``table``.
+    """
+    scheme, rest = _parse(url, must_exist=False, what="vector index")
+    if scheme in ("memory", "duckdb"):
+        from agentlab.adapters.duckdb_vector_index import DuckDBVectorIndex  # noqa: PLC0415
+
+        path = ":memory:" if scheme == "memory" else rest
+        return DuckDBVectorIndex(
+            path, dimension, embedder_name=embedder_name, clock=clock, **options
+        )
+    from agentlab.adapters.pgvector_index import PgvectorIndex  # noqa: PLC0415
+
+    return PgvectorIndex(url, dimension, embedder_name=embedder_name, clock=clock, **options)
 
 
 def _parse(url: str, *, must_exist: bool, what: str) -> tuple[str, str]:

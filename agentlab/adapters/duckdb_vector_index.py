@@ -1,0 +1,221 @@
+"""The embedded default VectorIndex: exact cosine search in a DuckDB file, no server.
+
+Embeddings are ``FLOAT[d]`` array columns compared with ``array_cosine_similarity`` against
+every row the scope allows: exact, so recall is 1 by construction, and fast enough for a
+knowledge base of tens of thousands of chunks. The scope is the query's ``WHERE`` clause, so
+DuckDB never even scores a chunk the actor may not read. For millions of chunks use
+PostgreSQL + pgvector (``agentlab.adapters.pgvector_index``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Self
+
+import duckdb
+from numpy.typing import ArrayLike
+
+from agentlab.adapters._vector_index import (
+    check_table_and_dimension,
+    hit_from_row,
+    prepare_rows,
+    settle_meta,
+)
+from agentlab.core.clock import Clock, SystemClock
+from agentlab.core.errors import BackendError, DuplicateChunk, IndexClosed
+from agentlab.rag.access import AccessScope
+from agentlab.rag.documents import Chunk
+from agentlab.rag.index import Hit, SearchTuning, check_query
+
+SCHEMA_VERSION = 1
+
+
+class DuckDBVectorIndex:
+    """A VectorIndex in a DuckDB file; exact cosine similarity.
+
+    Args:
+        path: The database file (created with its folder if missing), or ``":memory:"``.
+        dimension: Length of every embedding (the embedder's ``dimension``).
+        embedder_name: The embedder's ``name``; recorded on first use, and refused if the file
+            was built with another one.
+        table: The chunks' table, ``rag_chunks`` by default.
+        clock: Decides what has expired; the wall clock by default.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        dimension: int,
+        *,
+        embedder_name: str | None = None,
+        table: str = "rag_chunks",
+        clock: Clock | None = None,
+    ) -> None:
+        check_table_and_dimension(table, dimension)
+        self.path = str(path)
+        self.url = f"duckdb://{self.path}"
+        self.dimension = dimension
+        self.table = table
+        self._clock = clock or SystemClock()
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn: duckdb.DuckDBPyConnection | None = duckdb.connect(self.path)
+        except duckdb.Error as exc:
+            raise BackendError(
+                f"{self.url}: cannot open: {exc}",
+                hint="is another process writing to this file? DuckDB allows one writer",
+            ) from exc
+        self._lock = threading.RLock()
+        with self._transaction() as conn:
+            is_new, self.embedder_name = settle_meta(
+                conn,
+                table=table,
+                dimension=dimension,
+                embedder_name=embedder_name,
+                schema_version=SCHEMA_VERSION,
+                url=self.url,
+            )
+            if is_new:
+                conn.execute(self._schema())
+
+    def _schema(self) -> str:
+        t = self.table
+        return f"""
+            CREATE SEQUENCE IF NOT EXISTS {t}_id START 1;
+            CREATE TABLE IF NOT EXISTS {t} (
+                id BIGINT PRIMARY KEY DEFAULT nextval('{t}_id'),
+                doc_id VARCHAR NOT NULL,
+                chunk_no INTEGER NOT NULL CHECK (chunk_no >= 0),
+                title VARCHAR NOT NULL DEFAULT '',
+                content VARCHAR NOT NULL,
+                embedding FLOAT[{self.dimension}] NOT NULL,
+                data_class VARCHAR NOT NULL DEFAULT 'internal',
+                attributes JSON NOT NULL DEFAULT '{{}}',
+                expires_at TIMESTAMPTZ,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                UNIQUE (doc_id, chunk_no)
+            );
+        """
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise IndexClosed(f"{self.url}: the index is closed", hint="open a new one")
+            conn.begin()
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    def add(self, chunks: Sequence[Chunk], embeddings: ArrayLike, *, replace: bool = False) -> None:
+        """See :meth:`agentlab.rag.VectorIndex.add`."""
+        rows, array = prepare_rows(
+            chunks, embeddings, dimension=self.dimension, now=self._clock.now()
+        )
+        with self._transaction() as conn:
+            if not rows:
+                return
+            if replace:
+                conn.execute(
+                    f"DELETE FROM {self.table} WHERE doc_id = ANY(?)",
+                    [sorted({row[0] for row in rows})],
+                )
+            columns: list[Any] = [list(column) for column in zip(*rows, strict=True)]
+            columns[5] = [json.dumps(attributes) for attributes in columns[5]]
+            columns.insert(4, array.tolist())
+            try:
+                # One statement over column lists: executemany() would run one per row.
+                conn.execute(
+                    f"INSERT INTO {self.table} (doc_id, chunk_no, title, content, embedding, "
+                    "data_class, attributes, expires_at, created_at) "
+                    "SELECT unnest(?::VARCHAR[]), unnest(?::INTEGER[]), unnest(?::VARCHAR[]), "
+                    f"unnest(?::VARCHAR[]), unnest(?::FLOAT[{self.dimension}][]), "
+                    "unnest(?::VARCHAR[]), unnest(?::JSON[]), unnest(?::TIMESTAMPTZ[]), "
+                    "unnest(?::TIMESTAMPTZ[])",
+                    columns,
+                )
+            except duckdb.ConstraintException as exc:
+                raise DuplicateChunk(
+                    f"{self.url}: a chunk of the batch is indexed already ({exc})",
+                    hint="pass replace=True to index a document again",
+                ) from exc
+
+    def search(
+        self,
+        query_embedding: ArrayLike,
+        *,
+        scope: AccessScope,
+        k: int = 5,
+        tuning: SearchTuning | None = None,  # exact search has no knobs
+    ) -> list[Hit]:
+        """See :meth:`agentlab.rag.VectorIndex.search`; always exact."""
+        query = check_query(query_embedding, dimension=self.dimension, k=k)
+        where, params = self._where(scope)
+        with self._transaction() as conn:
+            if scope.allows_nothing:
+                return []
+            rows = conn.execute(
+                "SELECT doc_id, chunk_no, title, content, data_class, attributes, "
+                f"array_cosine_similarity(embedding, ?::FLOAT[{self.dimension}]) AS score "
+                f"FROM {self.table} WHERE {where} "
+                "ORDER BY score DESC, doc_id, chunk_no LIMIT ?",
+                [query.tolist(), *params, k],
+            ).fetchall()
+        return [hit_from_row(row) for row in rows]
+
+    def _where(self, scope: AccessScope) -> tuple[str, list[Any]]:
+        """The scope as SQL: every value is a bound parameter, never pasted into the text."""
+        clauses = ["data_class = ANY(?)", "(expires_at IS NULL OR expires_at > ?)"]
+        params: list[Any] = [sorted(scope.data_classes), self._clock.now()]
+        if scope.doc_ids is not None:
+            clauses.append("doc_id = ANY(?)")
+            params.append(sorted(scope.doc_ids))
+        for key, allowed in sorted(scope.attributes.items()):
+            clauses.append("list_has_any(CAST(attributes -> ? AS VARCHAR[]), ?::VARCHAR[])")
+            params += [key, sorted(allowed)]
+        return " AND ".join(clauses), params
+
+    def delete_document(self, doc_id: str) -> int:
+        """See :meth:`agentlab.rag.VectorIndex.delete_document`."""
+        with self._transaction() as conn:
+            row = conn.execute(
+                f"DELETE FROM {self.table} WHERE doc_id = ? RETURNING 1", [doc_id]
+            ).fetchall()
+        return len(row)
+
+    def purge_expired(self) -> int:
+        """See :meth:`agentlab.rag.VectorIndex.purge_expired`."""
+        with self._transaction() as conn:
+            rows = conn.execute(
+                f"DELETE FROM {self.table} WHERE expires_at <= ? RETURNING 1",
+                [self._clock.now()],
+            ).fetchall()
+        return len(rows)
+
+    def count(self) -> int:
+        """See :meth:`agentlab.rag.VectorIndex.count`."""
+        with self._transaction() as conn:
+            row = conn.execute(f"SELECT count(*) FROM {self.table}").fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        """Close the file; later calls raise IndexClosed. Closing twice is harmless."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
