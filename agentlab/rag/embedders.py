@@ -23,6 +23,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 _WORD = re.compile(r"\w+")
+# Function words carry no topic, and with no corpus statistics (no IDF) to discount them they
+# would dominate short queries: "my password and my account" would match any text about "my".
+STOPWORDS = frozenset(
+    """
+    a about after all also am an and any are as at be been before being but by can could
+    did do does doing for from had has have having he her here hers him his how i if in
+    into is it its just may me might must my no nor not of off on once only or other our
+    ours out over own same she should so some such than that the their theirs them then
+    there these they this those through to too under until up very was we were what when
+    where which while who whom why will with would you your yours
+    """.split()  # noqa: SIM905 - a word list reads better as prose
+)
 _EMPTY_FEATURE = "\x00empty"  # an empty text still gets a direction, so cosine is defined
 
 
@@ -43,10 +55,11 @@ class Embedder(Protocol):
 class HashingEmbedder:
     """Feature hashing of word unigrams and bigrams; deterministic, offline, fast.
 
-    Each feature (``w:vpn``, ``b:reset password``) is hashed with BLAKE2b to a bucket and a
-    sign; a text's vector is the sum over its features, unigrams weighted 1 and bigrams
-    ``bigram_weight``, with sub-linear term frequency, L2-normalised. Text is NFKC-normalised
-    and case-folded first, so ``VPN`` and ``vpn`` are the same word.
+    Function words (``STOPWORDS``: "the", "my", "and", ...) are dropped first. Each feature
+    (``w:vpn``, ``b:reset password``) is hashed with BLAKE2b to a bucket and a sign; a text's
+    vector is the sum over its features, unigrams weighted 1 and bigrams ``bigram_weight``,
+    with sub-linear term frequency, L2-normalised. Text is NFKC-normalised and case-folded
+    first, so ``VPN`` and ``ＶＰＮ`` are the same word.
 
     Args:
         dimension: Number of buckets. 384 matches all-MiniLM-L6-v2, so a table can switch
@@ -75,6 +88,8 @@ class HashingEmbedder:
 
     def _features(self, text: str) -> dict[str, float]:
         words = _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+        content = [word for word in words if word not in STOPWORDS]
+        words = content or words  # a text of function words only still gets its own vector
         counts: dict[str, float] = {}
         for word in words:
             counts[f"w:{word}"] = counts.get(f"w:{word}", 0.0) + 1.0
