@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Self
 
 import duckdb
-from numpy.typing import ArrayLike
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from agentlab.adapters._vector_index import (
     check_table_and_dimension,
@@ -32,6 +33,7 @@ from agentlab.rag.documents import Chunk
 from agentlab.rag.index import Hit, SearchTuning, check_query
 
 SCHEMA_VERSION = 1
+VECTORS_VIEW = "agentlab_vectors_being_added"
 
 
 class DuckDBVectorIndex:
@@ -121,33 +123,64 @@ class DuckDBVectorIndex:
         rows, array = prepare_rows(
             chunks, embeddings, dimension=self.dimension, now=self._clock.now()
         )
-        with self._transaction() as conn:
-            if not rows:
+        if not rows:
+            with self._transaction():  # a closed index refuses even an empty batch
                 return
+        columns: list[Any] = [list(column) for column in zip(*rows, strict=True)]
+        columns[5] = [json.dumps(attributes) for attributes in columns[5]]
+        n, d = array.shape
+        with self._lock, self._vectors_view(array) as view, self._transaction() as conn:
             if replace:
                 conn.execute(
                     f"DELETE FROM {self.table} WHERE doc_id = ANY(?)",
                     [sorted({row[0] for row in rows})],
                 )
-            columns: list[Any] = [list(column) for column in zip(*rows, strict=True)]
-            columns[5] = [json.dumps(attributes) for attributes in columns[5]]
-            columns.insert(4, array.tolist())
             try:
-                # One statement over column lists: executemany() would run one per row.
                 conn.execute(
                     f"INSERT INTO {self.table} (doc_id, chunk_no, title, content, embedding, "
                     "data_class, attributes, expires_at, created_at) "
-                    "SELECT unnest(?::VARCHAR[]), unnest(?::INTEGER[]), unnest(?::VARCHAR[]), "
-                    f"unnest(?::VARCHAR[]), unnest(?::FLOAT[{self.dimension}][]), "
-                    "unnest(?::VARCHAR[]), unnest(?::JSON[]), unnest(?::TIMESTAMPTZ[]), "
-                    "unnest(?::TIMESTAMPTZ[])",
-                    columns,
+                    "SELECT m.doc_id, m.chunk_no, m.title, m.content, e.embedding, "
+                    "m.data_class, m.attributes, m.expires_at, m.created_at FROM ("
+                    " SELECT unnest(range(?)) AS row_no, unnest(?::VARCHAR[]) AS doc_id,"
+                    " unnest(?::INTEGER[]) AS chunk_no, unnest(?::VARCHAR[]) AS title,"
+                    " unnest(?::VARCHAR[]) AS content, unnest(?::VARCHAR[]) AS data_class,"
+                    " unnest(?::JSON[]) AS attributes, unnest(?::TIMESTAMPTZ[]) AS expires_at,"
+                    " unnest(?::TIMESTAMPTZ[]) AS created_at"
+                    ") m JOIN ("
+                    f" SELECT row_no, list(v ORDER BY pos)::FLOAT[{d}] AS embedding"
+                    f" FROM {view} GROUP BY row_no"
+                    ") e USING (row_no) ORDER BY m.row_no",
+                    [n, *columns],
                 )
             except duckdb.ConstraintException as exc:
                 raise DuplicateChunk(
                     f"{self.url}: a chunk of the batch is indexed already ({exc})",
                     hint="pass replace=True to index a document again",
                 ) from exc
+
+    @contextmanager
+    def _vectors_view(self, array: NDArray[np.float32]) -> Iterator[str]:
+        """The vectors as a view over numpy arrays, one row per (chunk, position, value).
+
+        DuckDB scans numpy arrays in place; handing it Python lists of floats instead made a
+        load of 100,000 x 384 vectors about ten times slower.
+        """
+        conn = self._conn
+        if conn is None:
+            raise IndexClosed(f"{self.url}: the index is closed", hint="open a new one")
+        n, d = array.shape
+        conn.register(
+            VECTORS_VIEW,
+            {
+                "row_no": np.repeat(np.arange(n, dtype=np.int64), d),
+                "pos": np.tile(np.arange(d, dtype=np.int32), n),
+                "v": array.reshape(-1),
+            },
+        )
+        try:
+            yield VECTORS_VIEW
+        finally:
+            conn.unregister(VECTORS_VIEW)
 
     def search(
         self,
