@@ -46,11 +46,19 @@ class SqlAuditLog:
         self._db = db
         self.url = db.url
         migrations = [AUDIT_TABLE.format(json_type=db.json_type) + db.append_only("audit_log")]
-        with db.transaction() as conn:
-            db.serialise(conn)
-            apply_migrations(
-                conn, key="audit_schema_version", migrations=migrations, url=self.url, sql=db.sql
-            )
+        try:
+            with db.transaction() as conn:
+                db.serialise(conn)
+                apply_migrations(
+                    conn,
+                    key="audit_schema_version",
+                    migrations=migrations,
+                    url=self.url,
+                    sql=db.sql,
+                )
+        except BaseException:
+            db.close()  # do not leave a pool to the garbage collector
+            raise
 
     def append(self, entry: AuditEntry) -> AuditRecord:
         """Number and chain the entry, write it, and return the record."""

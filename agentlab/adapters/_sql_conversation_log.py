@@ -37,15 +37,19 @@ class SqlConversationLog:
         self._db = db
         self.url = db.url
         self._cipher = TurnCipher(key, where=db.url)
-        with db.transaction() as conn:
-            db.serialise(conn)
-            apply_migrations(
-                conn,
-                key="conversation_schema_version",
-                migrations=[TURNS_TABLE.format(blob_type=db.blob_type)],
-                url=self.url,
-                sql=db.sql,
-            )
+        try:
+            with db.transaction() as conn:
+                db.serialise(conn)
+                apply_migrations(
+                    conn,
+                    key="conversation_schema_version",
+                    migrations=[TURNS_TABLE.format(blob_type=db.blob_type)],
+                    url=self.url,
+                    sql=db.sql,
+                )
+        except BaseException:
+            db.close()  # do not leave a pool to the garbage collector
+            raise
 
     def append(self, run_id: str, role: Role, text: str, *, at: datetime) -> ConversationTurn:
         """Encrypt and keep one turn; turns of a run are numbered from 0."""

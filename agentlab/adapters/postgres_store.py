@@ -114,7 +114,11 @@ class PostgresEventStore(SqlEventStore):
     def __init__(self, url: str, *, max_connections: int = 8) -> None:
         self.url = redact_url(url)
         self._pool: ConnectionPool | None = connect_pool(url, max_connections=max_connections)
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()  # a pool left to the garbage collector joins its threads from __del__
+            raise
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection]:
