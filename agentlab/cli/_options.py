@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from agentlab.core.settings import Settings
+from agentlab.store.conversation import load_or_create_conversation_key
 
 StoreUrlOption = Annotated[
     str | None,
@@ -40,3 +41,11 @@ AuditUrlOption = Annotated[
 def resolve_audit_url(audit: str | None) -> str:
     """The audit log URL given on the command line, or the one the settings make."""
     return audit or Settings().resolved_audit_url()
+
+
+def conversation_key(settings: Settings) -> bytes:
+    """The conversation log's key: the setting if given, else the key file in the home."""
+    secret = settings.conversation_key
+    return load_or_create_conversation_key(
+        settings.home, secret.get_secret_value() if secret else None
+    )

@@ -9,9 +9,9 @@ import typer
 
 from agentlab.adapters import open_conversation_log
 from agentlab.cli._console import console
+from agentlab.cli._options import conversation_key
 from agentlab.core.errors import ConfigError
 from agentlab.core.settings import Settings
-from agentlab.store.conversation import load_or_create_conversation_key
 
 app = typer.Typer(help="The encrypted conversation log.", no_args_is_help=True)
 
@@ -41,10 +41,7 @@ def purge(
     if run is None:
         days = settings.conversation_retention_days if older_than_days is None else older_than_days
         cutoff = datetime.now(UTC) - timedelta(days=days)
-    secret = settings.conversation_key
-    key = load_or_create_conversation_key(
-        settings.home, secret.get_secret_value() if secret else None
-    )
+    key = conversation_key(settings)
     with open_conversation_log(url or settings.resolved_conversation_url(), key=key) as log:
         removed = log.purge(older_than=cutoff, run_id=run)
         where = log.url

@@ -9,13 +9,13 @@ from agentlab.cli._console import console
 from agentlab.cli._options import (
     AuditUrlOption,
     StoreUrlOption,
+    conversation_key,
     resolve_audit_url,
     resolve_store_url,
 )
 from agentlab.cli._render import timeline_table
 from agentlab.core.settings import Settings
 from agentlab.lab.demo import record_demo_run
-from agentlab.store.conversation import load_or_create_conversation_key
 from agentlab.store.timeline import timeline
 
 
@@ -27,10 +27,7 @@ def demo(store: StoreUrlOption = None, audit: AuditUrlOption = None) -> None:
     """
     settings = Settings()
     store_url, audit_url = resolve_store_url(store), resolve_audit_url(audit)
-    secret = settings.conversation_key
-    key = load_or_create_conversation_key(
-        settings.home, secret.get_secret_value() if secret else None
-    )
+    key = conversation_key(settings)
     with (
         open_store(store_url) as event_store,
         open_audit_log(audit_url) as audit_log,
