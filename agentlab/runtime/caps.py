@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import UTC, date
 
 from agentlab.core.clock import Clock, SystemClock
 from agentlab.policy import RateLimits, RetryPolicy
+from agentlab.store.audit import AuditRecord
 
 
 class ToolCaps:
@@ -65,21 +66,41 @@ class ToolCaps:
         limit = self._limits.tools.get(system)
         if limit is None or limit.daily_cap is None:
             return True
-        key = (system, self._clock.now().date())
+        key = (system, self._today())
         if self._commits[key] >= limit.daily_cap:
             return False
         self._commits[key] += 1
         return True
 
+    def count_from_audit(
+        self, records: Iterable[AuditRecord], *, system_of: Callable[[str], str | None]
+    ) -> None:
+        """Count today's committed writes already in the audit log against the daily caps.
+
+        Args:
+            records: The audit log's records.
+            system_of: The system a tool writes to, or None for a tool that does not write.
+        """
+        today = self._today()
+        for record in records:
+            if record.decision != "committed" or record.tool is None:
+                continue
+            system = system_of(record.tool)
+            if system is not None and record.at.astimezone(UTC).date() == today:
+                self._commits[(system, today)] += 1
+
+    def _today(self) -> date:
+        return self._clock.now().astimezone(UTC).date()
+
     def give_back_commit(self, system: str) -> None:
         """Undo :meth:`take_commit` for a commit that made no change (it failed for good)."""
-        key = (system, self._clock.now().date())
+        key = (system, self._today())
         if self._commits[key] > 0:
             self._commits[key] -= 1
 
     def commits_today(self, system: str) -> int:
         """Commits counted against ``system`` today."""
-        return self._commits[(system, self._clock.now().date())]
+        return self._commits[(system, self._today())]
 
     def retry_policy(self, system: str) -> RetryPolicy:
         """The system's retry policy; one attempt and no retry when none is configured."""

@@ -114,8 +114,9 @@ class Executor:
         audit: Where decision points are recorded; an in-memory log if not given.
         reviewer: Who answers approval requests a policy rule does not settle; by default
             nobody in-line, so such steps wait in the :class:`ApprovalQueue`.
-        caps: Concurrency and daily caps; built from the policy if not given. Share one
-            between executors that must share caps.
+        caps: Concurrency and daily caps; built from the policy if not given, with today's
+            commits in ``audit`` already counted. Share one between executors that must
+            share caps.
         clock: Times events and latencies.
         sleep: How to wait between retries (``asyncio.sleep``; tests pass a recorder).
         conversation: Where the text the model reads (tool results) is kept, encrypted and
@@ -138,12 +139,19 @@ class Executor:
         self.tools = tools
         self.policy = policy
         self.audit = audit if audit is not None else MemoryAuditLog()
-        self.caps = caps or ToolCaps(policy.rate_limits, clock=clock)
+        if caps is None:
+            caps = ToolCaps(policy.rate_limits, clock=clock)
+            caps.count_from_audit(self.audit.read(), system_of=self._system_written_by)
+        self.caps = caps
         self._http = http
         self._reviewer = reviewer or QueueReviewer()
         self.clock = clock or SystemClock()
         self._sleep = sleep
         self._conversation = conversation
+
+    def _system_written_by(self, tool: str) -> str | None:
+        spec = self.tools.get(tool)
+        return spec.system if spec is not None and spec.is_write else None
 
     async def call(
         self,

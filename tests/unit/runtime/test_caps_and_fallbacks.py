@@ -7,7 +7,8 @@ from typing import Any
 
 from agentlab.core.events import ArtifactRecorded
 from agentlab.policy import RateLimits, RetryPolicy, ToolLimits
-from agentlab.runtime import ReviewDecision, ScriptedReviewer, backoff_ms, run_fallbacks
+from agentlab.runtime import Executor, ReviewDecision, ScriptedReviewer, backoff_ms, run_fallbacks
+from agentlab.tools import builtin_tools
 from tests.unit.runtime._bench import (
     PROCUREMENT,
     an_order,
@@ -200,5 +201,43 @@ def test_a_failed_rpa_flow_hands_over_to_the_next_fallback() -> None:
             ]
             assert report.attempts[0].status == "ok"  # the flow ran, and failed
             assert report.taken_over_by == "ticket"
+
+    run(scenario())
+
+
+def test_a_restarted_executor_counts_the_days_commits_from_the_audit_log() -> None:
+    async def scenario() -> None:
+        limits = {"tools": {"email_send": {"daily_cap": 3, "allow_domains": ["example.co.jp"]}}}
+        policy = policy_with(rateLimits=limits)
+        reviewer = ScriptedReviewer(lambda _r: ReviewDecision.approve("rita"))
+        mail = {
+            "to": ["buyer@example.co.jp"],
+            "subject": "PO placed",
+            "body": "Placed.",
+            "dry_run": False,
+            "idempotency_key": "model-chosen-key-0004",
+        }
+        async with bench(policy, reviewer=reviewer) as b:
+            for n in range(3):
+                done = await b.executor.call(
+                    b.start(task=f"mail {n}"), PROCUREMENT, "send_email", mail
+                )
+                assert done.status == "ok"
+            await b.executor.call(b.start(), PROCUREMENT, "find_supplier", {"query": ""})
+
+            restarted = Executor(
+                tools=builtin_tools(),
+                policy=policy,
+                http=b.http,
+                audit=b.audit,
+                reviewer=reviewer,
+                clock=b.clock,
+            )
+            assert restarted.caps.commits_today("email_send") == 3  # reads are not counted
+            refused = await restarted.call(b.start(task="mail 4"), PROCUREMENT, "send_email", mail)
+
+            assert refused.status == "blocked"
+            assert "daily cap" in refused.message
+            assert len((await b.world("GET", "/mail/outbox"))["messages"]) == 3
 
     run(scenario())
