@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import duckdb
 
-from agentlab.core.errors import BackendError, StoreClosed
+from agentlab.core.errors import AgentlabError, BackendError, StoreClosed
 
 
 class Database(Protocol):
@@ -53,15 +53,23 @@ class DuckDBFile:
     Args:
         path: The file (created with its folder if missing), or ``":memory:"``.
         what: What lives there, for messages (``audit log``).
+        closed_error: What a call after :meth:`close` raises.
     """
 
     json_type = "JSON"
     blob_type = "BLOB"
 
-    def __init__(self, path: str | Path, *, what: str) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        what: str,
+        closed_error: type[AgentlabError] = StoreClosed,
+    ) -> None:
         self.path = str(path)
         self.url = f"duckdb://{self.path}"
         self._what = what
+        self._closed_error = closed_error
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -74,12 +82,20 @@ class DuckDBFile:
         self._lock = threading.RLock()
 
     @contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The connection inside a transaction, holding the lock; rolled back on error."""
+    def locked(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The connection, outside any transaction, with the lock held (it is re-entrant)."""
         with self._lock:
             conn = self._conn
             if conn is None:
-                raise StoreClosed(f"{self.url}: the {self._what} is closed", hint="open it again")
+                raise self._closed_error(
+                    f"{self.url}: the {self._what} is closed", hint="open it again"
+                )
+            yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The connection inside a transaction, holding the lock; rolled back on error."""
+        with self.locked() as conn:
             conn.begin()
             try:
                 yield conn

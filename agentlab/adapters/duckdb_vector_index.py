@@ -10,9 +10,8 @@ PostgreSQL + pgvector (``agentlab.adapters.pgvector_index``).
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Self
 
@@ -20,6 +19,7 @@ import duckdb
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from agentlab.adapters._databases import DuckDBFile
 from agentlab.adapters._vector_index import (
     check_table_and_dimension,
     hit_from_row,
@@ -27,7 +27,7 @@ from agentlab.adapters._vector_index import (
     settle_meta,
 )
 from agentlab.core.clock import Clock, SystemClock
-from agentlab.core.errors import BackendError, DuplicateChunk, IndexClosed
+from agentlab.core.errors import DuplicateChunk, IndexClosed
 from agentlab.rag.access import AccessScope
 from agentlab.rag.documents import Chunk
 from agentlab.rag.index import Hit, SearchTuning, check_query
@@ -58,21 +58,11 @@ class DuckDBVectorIndex:
         clock: Clock | None = None,
     ) -> None:
         check_table_and_dimension(table, dimension)
-        self.path = str(path)
-        self.url = f"duckdb://{self.path}"
+        self._db = DuckDBFile(path, what="vector index", closed_error=IndexClosed)
+        self.path, self.url = self._db.path, self._db.url
         self.dimension = dimension
         self.table = table
         self._clock = clock or SystemClock()
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._conn: duckdb.DuckDBPyConnection | None = duckdb.connect(self.path)
-        except duckdb.Error as exc:
-            raise BackendError(
-                f"{self.url}: cannot open: {exc}",
-                hint="is another process writing to this file? DuckDB allows one writer",
-            ) from exc
-        self._lock = threading.RLock()
         with self._transaction() as conn:
             is_new, self.embedder_name = settle_meta(
                 conn,
@@ -104,19 +94,8 @@ class DuckDBVectorIndex:
             );
         """
 
-    @contextmanager
-    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self._lock:
-            conn = self._conn
-            if conn is None:
-                raise IndexClosed(f"{self.url}: the index is closed", hint="open a new one")
-            conn.begin()
-            try:
-                yield conn
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+    def _transaction(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        return self._db.transaction()
 
     def add(self, chunks: Sequence[Chunk], embeddings: ArrayLike, *, replace: bool = False) -> None:
         """See :meth:`agentlab.rag.VectorIndex.add`."""
@@ -129,7 +108,13 @@ class DuckDBVectorIndex:
         columns: list[Any] = [list(column) for column in zip(*rows, strict=True)]
         columns[5] = [json.dumps(attributes) for attributes in columns[5]]
         n, d = array.shape
-        with self._lock, self._vectors_view(array) as view, self._transaction() as conn:
+        # The view is registered outside the transaction, so that unregistering it still works
+        # after a failed insert has aborted the transaction.
+        with (
+            self._db.locked() as raw,
+            _vectors_view(raw, array) as view,
+            self._transaction() as conn,
+        ):
             if replace:
                 conn.execute(
                     f"DELETE FROM {self.table} WHERE doc_id = ANY(?)",
@@ -157,30 +142,6 @@ class DuckDBVectorIndex:
                     f"{self.url}: a chunk of the batch is indexed already ({exc})",
                     hint="pass replace=True to index a document again",
                 ) from exc
-
-    @contextmanager
-    def _vectors_view(self, array: NDArray[np.float32]) -> Iterator[str]:
-        """The vectors as a view over numpy arrays, one row per (chunk, position, value).
-
-        DuckDB scans numpy arrays in place; handing it Python lists of floats instead made a
-        load of 100,000 x 384 vectors about ten times slower.
-        """
-        conn = self._conn
-        if conn is None:
-            raise IndexClosed(f"{self.url}: the index is closed", hint="open a new one")
-        n, d = array.shape
-        conn.register(
-            VECTORS_VIEW,
-            {
-                "row_no": np.repeat(np.arange(n, dtype=np.int64), d),
-                "pos": np.tile(np.arange(d, dtype=np.int32), n),
-                "v": array.reshape(-1),
-            },
-        )
-        try:
-            yield VECTORS_VIEW
-        finally:
-            conn.unregister(VECTORS_VIEW)
 
     def search(
         self,
@@ -242,13 +203,32 @@ class DuckDBVectorIndex:
 
     def close(self) -> None:
         """Close the file; later calls raise IndexClosed. Closing twice is harmless."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self._db.close()
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+@contextmanager
+def _vectors_view(conn: duckdb.DuckDBPyConnection, array: NDArray[np.float32]) -> Iterator[str]:
+    """The vectors as a view over numpy arrays, one row per (chunk, position, value).
+
+    DuckDB scans numpy arrays in place; handing it Python lists of floats instead made a
+    load of 100,000 x 384 vectors about ten times slower.
+    """
+    n, d = array.shape
+    conn.register(
+        VECTORS_VIEW,
+        {
+            "row_no": np.repeat(np.arange(n, dtype=np.int64), d),
+            "pos": np.tile(np.arange(d, dtype=np.int32), n),
+            "v": array.reshape(-1),
+        },
+    )
+    try:
+        yield VECTORS_VIEW
+    finally:
+        conn.unregister(VECTORS_VIEW)
