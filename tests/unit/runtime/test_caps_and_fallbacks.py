@@ -148,20 +148,27 @@ async def _supplier_whose_rpa_run(b: Any, status: str) -> str:
     raise AssertionError(f"no input gives {status}")
 
 
+APPROVE_ALL = ScriptedReviewer(lambda _r: ReviewDecision.approve("rita"))
+
+
+async def _fallbacks_after_an_rpa_run_that(b: Any, status: str) -> tuple[Any, Any]:
+    """A run whose fallbacks start with a vendor_master_update that ends in ``status``."""
+    supplier_id = await _supplier_whose_rpa_run(b, status)
+    rec = b.start(task="reactivate a supplier")
+    report = await run_fallbacks(
+        b.executor,
+        rec,
+        PROCUREMENT,
+        failure="the model gave up",
+        rpa_inputs={"supplier_id": supplier_id},
+    )
+    return rec, report
+
+
 def test_an_rpa_flow_that_succeeds_takes_over_and_ends_the_chain() -> None:
     async def scenario() -> None:
-        reviewer = ScriptedReviewer(lambda _r: ReviewDecision.approve("rita"))
-        async with bench(reviewer=reviewer) as b:
-            supplier_id = await _supplier_whose_rpa_run(b, "succeeded")
-            rec = b.start(task="reactivate a supplier")
-
-            report = await run_fallbacks(
-                b.executor,
-                rec,
-                PROCUREMENT,
-                failure="the model gave up",
-                rpa_inputs={"supplier_id": supplier_id},
-            )
+        async with bench(reviewer=APPROVE_ALL) as b:
+            rec, report = await _fallbacks_after_an_rpa_run_that(b, "succeeded")
 
             assert [a.kind for a in report.attempts] == ["rpa"]
             assert report.taken_over_by == "rpa"
@@ -181,18 +188,8 @@ def test_an_rpa_flow_that_succeeds_takes_over_and_ends_the_chain() -> None:
 
 def test_a_failed_rpa_flow_hands_over_to_the_next_fallback() -> None:
     async def scenario() -> None:
-        reviewer = ScriptedReviewer(lambda _r: ReviewDecision.approve("rita"))
-        async with bench(reviewer=reviewer) as b:
-            supplier_id = await _supplier_whose_rpa_run(b, "failed")
-            rec = b.start(task="reactivate a supplier")
-
-            report = await run_fallbacks(
-                b.executor,
-                rec,
-                PROCUREMENT,
-                failure="the model gave up",
-                rpa_inputs={"supplier_id": supplier_id},
-            )
+        async with bench(reviewer=APPROVE_ALL) as b:
+            rec, report = await _fallbacks_after_an_rpa_run_that(b, "failed")
 
             assert [(a.kind, a.has_taken_over) for a in report.attempts] == [
                 ("rpa", False),
