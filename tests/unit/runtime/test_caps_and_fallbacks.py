@@ -189,7 +189,7 @@ def test_an_rpa_flow_that_succeeds_takes_over_and_ends_the_chain() -> None:
 def test_a_failed_rpa_flow_hands_over_to_the_next_fallback() -> None:
     async def scenario() -> None:
         async with bench(reviewer=APPROVE_ALL) as b:
-            rec, report = await _fallbacks_after_an_rpa_run_that(b, "failed")
+            _, report = await _fallbacks_after_an_rpa_run_that(b, "failed")
 
             assert [(a.kind, a.has_taken_over) for a in report.attempts] == [
                 ("rpa", False),
