@@ -44,7 +44,8 @@ class ToolContext:
 
         Raises:
             ToolRejected: the system refused the call (4xx); the message is its explanation.
-            ToolUnavailable: the system failed for a reason that may pass (429, 5xx, network).
+            ToolUnavailable: the system failed for a reason that may pass (429, 5xx, network,
+                an answer that is not JSON).
         """
         headers = {"X-Data-Classes": ",".join(self.data_classes)}
         if self.idempotency_key is not None:
@@ -65,7 +66,13 @@ class ToolContext:
             )
         if response.is_error:
             raise ToolRejected(f"{method} {path} was refused: {_detail(response)}")
-        return response.json()
+        try:
+            return response.json()
+        except ValueError as exc:  # an HTML error page from a proxy, a truncated body
+            raise ToolUnavailable(
+                f"{method} {path} answered {response.status_code} without JSON",
+                error_code="bad_response",
+            ) from exc
 
 
 @dataclass(frozen=True)
