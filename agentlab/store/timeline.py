@@ -61,8 +61,9 @@ def describe(event: Event) -> str:
         case StepProposed(step=step):
             key = f" key={step.idempotency_key}" if step.idempotency_key else ""
             return f"{step.tool}({_short(step.arguments)}) {step.side_effect.value}{key}"
-        case StepDryRunCompleted(diff=diff):
-            return f"would change {_short(diff)}"
+        case StepDryRunCompleted(diff=diff, is_final=is_final):
+            ending = "preview only, nothing committed: " if is_final else ""
+            return f"{ending}would change {_short(diff)}"
         case StepApproved(approver=who, approved_by=by, edited_arguments=edited):
             return f"approved by {by} {who}" + (" with edits" if edited is not None else "")
         case StepRejected(approver=who, rejected_by=by, reason=reason):

@@ -111,3 +111,16 @@ def test_each_event_is_described_on_one_line(clock: TickingClock, ids: IdFactory
     events = one_of_each_kind(clock, ids, text="first line\nsecond line")
     multi_line = [r.kind for r in timeline(events) if "\n" in r.detail]
     assert multi_line == []
+
+
+def test_a_final_dry_run_says_nothing_was_committed(clock: TickingClock, ids: IdFactory) -> None:
+    run_id, step_id = ids.run_id(), ids.step_id()
+
+    def dry_run(*, is_final: bool) -> str:
+        event = StepDryRunCompleted(
+            run_id=run_id, seq=2, at=clock.now(), step_id=step_id, diff={"+": 1}, is_final=is_final
+        )
+        return describe(event)
+
+    assert dry_run(is_final=True).startswith("preview only, nothing committed: would change")
+    assert dry_run(is_final=False).startswith("would change")
