@@ -416,3 +416,43 @@ def test_what_the_model_reads_goes_to_the_encrypted_conversation_log() -> None:
             assert all(b"Tokyo" not in sealed.ciphertext for sealed in log.sealed)
 
     run(scenario())
+
+
+def test_a_commit_whose_answer_is_lost_is_retried_and_makes_one_order() -> None:
+    """The ERP commits, the answer never arrives; the retry with the same key is replayed."""
+
+    async def scenario() -> None:
+        import httpx
+
+        async with bench() as b:
+            lost: list[str] = []
+
+            async def lose_the_first_commit_answer(response: httpx.Response) -> None:
+                request = response.request
+                is_commit = (
+                    request.method == "POST"
+                    and request.url.path == "/erp/purchase-orders"
+                    and json.loads(request.content)["dry_run"] is False
+                )
+                if is_commit and not lost:
+                    lost.append(request.headers["Idempotency-Key"])
+                    raise httpx.ReadError("connection reset after the commit", request=request)
+
+            b.http.event_hooks["response"] = [lose_the_first_commit_answer]
+            rec = b.start()
+            outcome = await b.executor.call(
+                rec, PROCUREMENT, "create_purchase_order", await an_order(b, qty=1)
+            )
+
+            assert outcome.status == "ok", outcome.message
+            assert outcome.content["result"]["replayed"] is True
+            assert len(await purchase_orders(b)) == 1
+            commits = [
+                r
+                for r in b.sent_to("/erp/purchase-orders")
+                if b'"dry_run":false' in r.content or json.loads(r.content)["dry_run"] is False
+            ]
+            assert [r.headers["Idempotency-Key"] for r in commits] == lost * 2
+            assert b.slept_s == [0.2]
+
+    run(scenario())
