@@ -36,8 +36,8 @@ class SqlConversationLog:
     def __init__(self, db: Database, *, key: bytes) -> None:
         self._db = db
         self.url = db.url
-        self._cipher = TurnCipher(key, where=db.url)
         try:
+            self._cipher = TurnCipher(key, where=db.url)
             with db.transaction() as conn:
                 db.serialise(conn)
                 apply_migrations(

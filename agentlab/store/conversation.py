@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Literal, NamedTuple, Protocol, Self
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from agentlab.core.errors import ConversationKeyMismatch, StoreClosed
+from agentlab.core.errors import ConfigError, ConversationKeyMismatch, StoreClosed
 
 Role = Literal["system", "user", "assistant", "tool"]
 KEY_FILE = "conversation.key"
@@ -29,13 +30,18 @@ KEY_FILE = "conversation.key"
 class ConversationTurn(BaseModel):
     """One message of a run's conversation, decrypted."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     run_id: str
+    """The run the conversation belongs to."""
     turn_no: int = Field(ge=0)
+    """Position in the run's conversation, from 0."""
     role: Role
+    """Who spoke: the system prompt, the user, the model, or a tool's result shown to it."""
     text: str
+    """What was said; it may hold personal data, so it is stored only encrypted."""
     at: AwareDatetime
+    """When; retention deletes by this time."""
 
 
 class SealedTurn(NamedTuple):
@@ -53,10 +59,22 @@ class TurnCipher:
     Args:
         key: A urlsafe-base64 Fernet key (``Fernet.generate_key()``).
         where: The log's URL, for messages.
+
+    Raises:
+        ConfigError: ``key`` is not a Fernet key (the message does not show it).
     """
 
     def __init__(self, key: bytes, *, where: str) -> None:
-        self._fernet = Fernet(key)
+        try:
+            self._fernet = Fernet(key)
+        except (ValueError, TypeError):
+            raise ConfigError(
+                f"{where}: the conversation key is not a Fernet key "
+                "(32 bytes in url-safe base64, 44 characters)",
+                hint="set AGENTLAB_CONVERSATION_KEY to the output of "
+                "`python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'`, or unset it to use the key file",
+            ) from None  # the cause could quote the key
         self._where = where
 
     def seal(self, run_id: str, turn_no: int, role: Role, text: str, at: datetime) -> SealedTurn:
@@ -86,6 +104,10 @@ def load_or_create_conversation_key(home: Path, configured: str | None = None) -
 
     A new key file is created with mode 0600 on first use. Keep it out of version control and
     back it up: without it the log cannot be read.
+
+    Args:
+        home: The agentlab home (``AGENTLAB_HOME``).
+        configured: The ``conversation_key`` setting, if set; it wins over the file.
     """
     if configured:
         return configured.encode()
@@ -94,9 +116,18 @@ def load_or_create_conversation_key(home: Path, configured: str | None = None) -
         return path.read_bytes().strip()
     home.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key()
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(key)
+    # Written in full under a private name, then linked into place: of two processes making
+    # the key at once, one wins and the other reads the winner's key, never a partial file.
+    staging = path.with_name(f".{KEY_FILE}.{secrets.token_hex(8)}")
+    descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(key)
+        os.link(staging, path)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    finally:
+        staging.unlink()
     return key
 
 
