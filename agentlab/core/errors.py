@@ -14,6 +14,7 @@ Errors have three audiences::
             + StoreClosed           the store was closed; open a new one
             + SchemaTooNew          the store was written by a newer agentlab
             + ConversationKeyMismatch  the conversation log was encrypted with another key
+            + AuditChainBroken      the audit log's hash chain is broken: a record was changed
         + VectorIndexError          the vector index refused a write or a read
             + EmbeddingMismatch     the vectors are not the index's embedder's or dimension
             + DuplicateChunk        (doc_id, chunk_no) is indexed already
@@ -147,3 +148,13 @@ class IndexClosed(VectorIndexError):
     """The vector index was closed and cannot be used any more."""
 
     code = "INDEX_CLOSED"
+
+
+class AuditChainBroken(StoreError):
+    """The audit log's hash chain is broken: a record was edited, removed or reordered.
+
+    Raised by what must not go on over a tampered log; ``agentlab audit verify`` names the
+    first bad record.
+    """
+
+    code = "AUDIT_CHAIN_BROKEN"

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from agentlab.core.clock import TickingClock
 from agentlab.core.errors import StoreClosed
-from agentlab.store.audit import GENESIS_HASH, AuditEntry, AuditLog, verify_chain
+from agentlab.store.audit import (
+    GENESIS_HASH,
+    AuditEntry,
+    AuditLog,
+    require_intact_chain,
+    verify_chain,
+)
 
 OpenLog = Callable[[], AuditLog]
 
@@ -92,6 +99,56 @@ class AuditLogContract:
             second = again.append(entry(1, clock))
             assert (second.seq, second.prev_hash) == (1, first.hash)
             assert verify_chain(again.read()).is_intact
+
+    def test_awkward_values_come_back_unchanged_and_still_hash_the_same(
+        self, open_log: OpenLog
+    ) -> None:
+        # JSONB, for one, rewrites 1e16 as an integer and -0.0 as 0.0: a record read back
+        # that way would no longer match its hash, and an untouched log would look tampered.
+        values: list[object] = [
+            1e16,
+            -0.0,
+            12.0,
+            1.5e-7,
+            2**70,
+            "nul\x00byte",
+            "line\u2028separator",
+            "絵文字 😀",
+            {"nested": [1, 2.5, None, True, {"z": 0.1, "a": -3}]},
+        ]
+        tokyo = timezone(timedelta(hours=9))
+        with open_log() as log:
+            written = [
+                log.append(
+                    AuditEntry(
+                        at=datetime(2026, 1, 1, 9, 30, 15, 123456, tzinfo=tokyo),
+                        run_id="run_1",
+                        step_id=None,
+                        actor="alice",
+                        decision="committed",
+                        tool="t",
+                        arguments={"value": value},  # type: ignore[dict-item]
+                        result=value,  # type: ignore[arg-type]
+                        latency_ms=value if isinstance(value, float) else None,
+                    )
+                )
+                for value in values
+            ]
+            read = log.read()
+            assert read == written
+            assert [r.result for r in read] == values
+            assert verify_chain(read).is_intact
+            assert log.verify().is_intact
+
+    def test_verify_agrees_with_the_chain_of_what_is_read(self, open_log: OpenLog) -> None:
+        clock = TickingClock()
+        with open_log() as log:
+            for n in range(3):
+                log.append(entry(n, clock))
+            check = log.verify()
+            assert check == verify_chain(log.read())
+            assert (check.is_intact, check.checked, check.head_hash) == (True, 3, log.head()[1])
+            assert require_intact_chain(log) == check
 
     def test_a_closed_log_refuses_calls(self, open_log: OpenLog) -> None:
         log = open_log()

@@ -6,15 +6,18 @@ import itertools
 import threading
 
 import pytest
+from pydantic import ValidationError
 
 from agentlab.core.clock import TickingClock
-from agentlab.core.errors import StoreClosed
+from agentlab.core.errors import AuditChainBroken, StoreClosed
 from agentlab.store.audit import (
     GENESIS_HASH,
     AuditEntry,
     AuditRecord,
     MemoryAuditLog,
     chain,
+    chain_hash,
+    require_intact_chain,
     verify_chain,
 )
 
@@ -106,3 +109,40 @@ def test_a_closed_log_refuses_calls() -> None:
     log.close()
     with pytest.raises(StoreClosed):
         log.append(entry(0, TickingClock()))
+
+
+def test_the_hash_is_sha256_of_the_canonical_json_of_prev_hash_seq_and_entry() -> None:
+    import hashlib
+    import json
+
+    one = entry(1, TickingClock())
+    canonical = json.dumps(
+        [GENESIS_HASH, 0, one.model_dump(mode="json")],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
+    assert chain_hash(GENESIS_HASH, 0, one) == hashlib.sha256(canonical).hexdigest()
+    assert chain_hash(GENESIS_HASH, 1, one) != chain_hash(GENESIS_HASH, 0, one)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_numbers_that_json_cannot_hold_are_refused(value: float) -> None:
+    # A database would keep them as null, and the record would stop matching its hash.
+    fields = entry(0, TickingClock()).model_dump()
+    with pytest.raises(ValidationError):
+        AuditEntry(**{**fields, "result": {"total": [value]}})
+    with pytest.raises(ValidationError):
+        AuditEntry(**{**fields, "latency_ms": value})
+
+
+def test_a_command_that_needs_an_intact_chain_refuses_a_tampered_log() -> None:
+    records: list[AuditRecord] = []
+    log, clock = MemoryAuditLog(records), TickingClock()
+    for n in range(3):
+        log.append(entry(n, clock))
+    assert require_intact_chain(log).checked == 3
+    records[1] = records[1].model_copy(update={"actor": "mallory"})
+    with pytest.raises(AuditChainBroken, match="broken at record 1") as caught:
+        require_intact_chain(log)
+    assert caught.value.code == "AUDIT_CHAIN_BROKEN"
