@@ -10,17 +10,29 @@ from rich.table import Table
 
 from agentlab.adapters import open_audit_log
 from agentlab.cli._console import console
-from agentlab.cli._options import AuditUrlOption, resolve_audit_url
-from agentlab.store.audit import verify_chain
+from agentlab.cli._options import resolve_audit_url
 
 app = typer.Typer(help="Verify and read the audit log of decision points.", no_args_is_help=True)
+
+# The verbs' own copy of --audit, also spelt --url: here the audit log is the only URL.
+AuditUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--audit",
+        "--url",
+        envvar="AGENTLAB_AUDIT_URL",
+        help="Audit log URL (duckdb:///path, postgresql://..., memory://). "
+        "Default: <AGENTLAB_HOME>/audit.duckdb.",
+        show_default=False,
+    ),
+]
 
 
 @app.command(name="verify")
 def verify(audit: AuditUrlOption = None) -> None:
     """Walk the hash chain; exit 1 and name the first bad record if anything was changed."""
     with open_audit_log(resolve_audit_url(audit), must_exist=True) as log:
-        check = verify_chain(log.read())
+        check = log.verify()
         url = log.url
     if check.is_intact:
         console.print(

@@ -27,6 +27,7 @@ def purge(
         str | None,
         typer.Option(
             "--conversations",
+            "--url",
             envvar="AGENTLAB_CONVERSATION_URL",
             show_default=False,
             help="Conversation log URL; default <AGENTLAB_HOME>/conversations.duckdb.",

@@ -54,3 +54,31 @@ def test_verify_without_a_log_says_how_to_get_one(agentlab_home: Path) -> None:
     result = runner.invoke(app, ["audit", "verify"], env=WIDE)
     assert result.exit_code == 2
     assert "no audit log at" in result.output
+
+
+def test_verify_reads_the_log_named_by_url_and_reports_an_unparseable_record(
+    agentlab_home: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "elsewhere" / "audit.duckdb"
+    clock = TickingClock()
+    with open_audit_log(f"duckdb://{path}") as log:
+        for n in range(4):
+            log.append(entry(n, clock))
+    result = runner.invoke(app, ["audit", "verify", "--url", f"duckdb://{path}"], env=WIDE)
+    assert result.exit_code == 0, result.output
+    assert "intact, 4 records" in result.stdout
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("UPDATE audit_log SET decision = 'erased' WHERE seq = 2")
+    result = runner.invoke(app, ["audit", "verify", "--url", f"duckdb://{path}"], env=WIDE)
+    assert result.exit_code == 1, result.output
+    assert "BROKEN at record 2" in result.stdout
+    assert "no longer parses" in result.stdout
+
+
+def test_show_keeps_the_last_n_records(agentlab_home: Path) -> None:
+    _log(agentlab_home, count=5)
+    result = runner.invoke(app, ["audit", "show", "--limit", "2"], env=WIDE)
+    assert result.exit_code == 0, result.output
+    assert "2 audit records" in result.stdout
+    assert "idk_0000000000000000000000000004" in result.stdout
+    assert "idk_0000000000000000000000000002" not in result.stdout

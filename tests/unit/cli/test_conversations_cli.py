@@ -45,3 +45,19 @@ def test_run_and_age_together_are_refused(agentlab_home: Path) -> None:
     result = runner.invoke(app, ["conversations", "purge", "--run", "r", "--older-than-days", "3"])
     assert result.exit_code == 2
     assert "not both" in result.output
+
+
+def test_purge_older_than_n_days_at_the_log_named_by_url(
+    agentlab_home: Path, tmp_path: Path
+) -> None:
+    url = f"duckdb://{tmp_path / 'elsewhere.duckdb'}"
+    key = load_or_create_conversation_key(agentlab_home)
+    now = datetime.now(UTC)
+    with open_conversation_log(url, key=key) as log:
+        for days in (10, 5, 1):
+            log.append("run_a", "user", f"{days} days ago", at=now - timedelta(days=days))
+    result = runner.invoke(app, ["conversations", "purge", "--older-than-days", "3", "--url", url])
+    assert result.exit_code == 0, result.output
+    assert "deleted 2 turns older than" in result.stdout
+    with open_conversation_log(url, key=key) as log:
+        assert [t.text for t in log.read("run_a")] == ["1 days ago"]
