@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -159,11 +160,22 @@ class Executor:
         request: CallRequest,
         tool: str,
         arguments: Mapping[str, JsonValue],
+        *,
+        call_id: str | None = None,
     ) -> ToolOutcome:
-        """Propose a call in the run and take it as far as policy and approval allow."""
+        """Propose a call in the run and take it as far as policy and approval allow.
+
+        Args:
+            recorder: The run.
+            request: Who the call is for, and in which use case.
+            tool: The tool's name.
+            arguments: Its arguments as the model (or a script) gave them.
+            call_id: The model's tool-call id; it is kept on the step so that a graph node
+                run again after a resume finds this step instead of proposing a new one.
+        """
         spec = self.tools.get(tool)
         side_effect = spec.side_effect if spec else "read"
-        step = recorder.propose(tool, dict(arguments), side_effect=side_effect)
+        step = recorder.propose(tool, dict(arguments), side_effect=side_effect, call_id=call_id)
         return await self.continue_step(recorder, request, StepState(step=step))
 
     async def continue_step(
@@ -459,7 +471,9 @@ class _Call:
     ) -> ToolOutcome:
         self.recorder.fail(self.step_id, error_code=code, message=message, is_retryable=False)
         arguments = spec.audit_view(self.state.step.arguments) if spec else None
-        self._write_audit("invalid", tool, arguments, (), reason=message)
+        # Arguments that failed validation may hold what JSON cannot (Infinity, NaN), which
+        # the audit chain refuses to hash; keep their text instead.
+        self._write_audit("invalid", tool, _finite(arguments), (), reason=message)
         return ToolOutcome("invalid", tool, self.step_id, message)
 
     def _audit(
@@ -518,6 +532,17 @@ class _Call:
         self, status: OutcomeStatus, spec: ToolSpec[Any], message: str, content: JsonValue = None
     ) -> ToolOutcome:
         return ToolOutcome(status, spec.name, self.step_id, message, content)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by its text (``inf``, ``nan``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _approval_of(decision: StepApproved) -> str:
