@@ -15,6 +15,9 @@ Errors have three audiences::
             + SchemaTooNew          the store was written by a newer agentlab
             + ConversationKeyMismatch  the conversation log was encrypted with another key
             + AuditChainBroken      the audit log's hash chain is broken: a record was changed
+        + ModelError                a model endpoint failed or answered in an unreadable form
+            + ModelRateLimited      429s went on past the retries the budget allows
+        + BudgetExhausted           a run hit a stop condition: steps, cost or wall time
         + VectorIndexError          the vector index refused a write or a read
             + EmbeddingMismatch     the vectors are not the index's embedder's or dimension
             + DuplicateChunk        (doc_id, chunk_no) is indexed already
@@ -158,3 +161,21 @@ class AuditChainBroken(StoreError):
     """
 
     code = "AUDIT_CHAIN_BROKEN"
+
+
+class ModelError(BackendError):
+    """A model endpoint failed, or answered in a form the model layer cannot read."""
+
+    code = "MODEL"
+
+
+class ModelRateLimited(ModelError):
+    """The endpoint kept answering 429 after the retries the budget allows."""
+
+    code = "MODEL_RATE_LIMITED"
+
+
+class BudgetExhausted(AgentlabError):
+    """A run reached one of its stop conditions: steps, cost or wall time."""
+
+    code = "BUDGET_EXHAUSTED"

@@ -10,7 +10,7 @@ Typical order for a governed write::
     step_proposed -> step_dry_run_completed -> step_approved -> step_committed
                                              \\-> step_rejected
                   -> step_failed -> step_retried -> ... -> step_committed
-    artifact_recorded  verified  run_resumed  run_finished
+    artifact_recorded  model_called  verified  run_resumed  run_finished
 """
 
 from __future__ import annotations
@@ -152,6 +152,38 @@ class ArtifactRecorded(_Event):
         return self
 
 
+class ModelCalled(_Event):
+    """A model answered one request of the run: what it cost, how long it took, what it chose.
+
+    Prompts and answers are not kept here (they may carry personal data); they go to the
+    encrypted conversation log. Cost and tokens are here because metrics sum them.
+    """
+
+    kind: Literal["model_called"] = "model_called"
+    node: str = Field(min_length=1)
+    """The graph node that asked: ``agent``, ``planner``, ``verifier``, ``answer``."""
+    model: str = Field(min_length=1)
+    """The model as the endpoint named it in its answer."""
+    is_simulated: bool
+    """True when the answer came from agentlab's offline simulator, not a vendor's model."""
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+    cached_tokens: int = Field(default=0, ge=0)
+    """Prompt tokens the endpoint served from its cache (billed at the cached price)."""
+    reasoning_tokens: int = Field(default=0, ge=0)
+    """Completion tokens spent on hidden reasoning (already counted in completion_tokens)."""
+    cost_usd: float = Field(ge=0)
+    latency_ms: float = Field(ge=0)
+    """Wall time of the request, retries included, budget waits excluded."""
+    waited_ms: float = Field(default=0, ge=0)
+    """Time spent waiting for the LLM budget (requests or tokens per minute) before sending."""
+    finish_reason: str = ""
+    tool_calls: tuple[str, ...] = ()
+    """The names of the tools the model asked for, in order."""
+    refusal: str | None = None
+    """The model's refusal text, when it refused."""
+
+
 class Verified(_Event):
     """A verifier (rules, tests or a model) checked a step or the whole run."""
 
@@ -193,6 +225,7 @@ Event = Annotated[
     | StepFailed
     | StepRetried
     | ArtifactRecorded
+    | ModelCalled
     | Verified
     | RunResumed
     | RunFinished,

@@ -62,6 +62,10 @@ class Step(_Record):
     side_effect: SideEffect
     idempotency_key: IdempotencyKey | None = None
     """Required for writes; a retry or a resume with the same key is a no-op."""
+    call_id: str | None = None
+    """The id of the model's tool call this step carries out, when a model proposed it; a
+    graph node that runs again after a resume finds its step by it instead of proposing a
+    second one."""
 
     @model_validator(mode="after")
     def _writes_carry_a_key(self) -> Self:

@@ -19,6 +19,7 @@ from agentlab.core.errors import InvalidEvent
 from agentlab.core.events import (
     ArtifactRecorded,
     Event,
+    ModelCalled,
     RunFinished,
     RunResumed,
     RunStarted,
@@ -82,6 +83,8 @@ class RunState:
     steps: dict[StepId, StepState] = field(default_factory=dict)
     artifacts: list[Artifact] = field(default_factory=list)
     verdicts: list[Verified] = field(default_factory=list)
+    model_calls: list[ModelCalled] = field(default_factory=list)
+    """Every answered model request, in order; sum their ``cost_usd`` for the run's cost."""
     answer: str | None = None
     last_seq: int = 0
     times_resumed: int = 0
@@ -198,6 +201,8 @@ def _apply(state: RunState, event: Event) -> None:
             state.artifacts.append(artifact)
         case Verified():
             state.verdicts.append(event)
+        case ModelCalled():
+            state.model_calls.append(event)
         case RunResumed():
             state.times_resumed += 1
         case RunFinished(outcome=outcome, answer=answer):

@@ -18,6 +18,7 @@ from agentlab.core.events import (
     Approver,
     ArtifactRecorded,
     Event,
+    ModelCalled,
     RunFinished,
     RunOutcome,
     RunResumed,
@@ -181,9 +182,21 @@ class RunRecorder:
         return event
 
     def propose(
-        self, tool: str, arguments: dict[str, JsonValue], *, side_effect: SideEffect | str = "read"
+        self,
+        tool: str,
+        arguments: dict[str, JsonValue],
+        *,
+        side_effect: SideEffect | str = "read",
+        call_id: str | None = None,
     ) -> Step:
-        """Record a proposed tool call; writes get an idempotency key derived from the call."""
+        """Record a proposed tool call; writes get an idempotency key derived from the call.
+
+        Args:
+            tool: The tool's name.
+            arguments: Its arguments, as proposed.
+            side_effect: ``write`` for a call that changes a system.
+            call_id: The model's tool-call id, when a model proposed the call.
+        """
         side_effect = SideEffect(side_effect)
         position = self._next_position
         key = None
@@ -197,6 +210,7 @@ class RunRecorder:
             arguments=arguments,
             side_effect=side_effect,
             idempotency_key=key,
+            call_id=call_id,
         )
         self._append(StepProposed, step=step)
         self._next_position += 1
@@ -285,6 +299,10 @@ class RunRecorder:
         )
         self._append(ArtifactRecorded, artifact=artifact)
         return artifact
+
+    def model_called(self, **fields: object) -> ModelCalled:
+        """Record one answered model request (see :class:`ModelCalled` for the fields)."""
+        return self._append(ModelCalled, **fields)  # type: ignore[return-value]
 
     def verify(
         self,

@@ -10,6 +10,7 @@ from typing import NamedTuple
 from agentlab.core.events import (
     ArtifactRecorded,
     Event,
+    ModelCalled,
     RunFinished,
     RunResumed,
     RunStarted,
@@ -76,6 +77,18 @@ def describe(event: Event) -> str:
             return f"attempt {attempt} after {backoff_ms} ms"
         case ArtifactRecorded(artifact=artifact):
             return f"{artifact.kind} {artifact.artifact_id}: {_short(artifact.content)}"
+        case ModelCalled(node=node, model=model, tool_calls=calls, refusal=refusal):
+            sim = " (simulator)" if event.is_simulated else ""
+            said = (
+                f"refused: {_text(refusal)}"
+                if refusal
+                else (f"calls {', '.join(calls)}" if calls else "answers")
+            )
+            return (
+                f"{node} -> {model}{sim}: {said}; {event.prompt_tokens}+{event.completion_tokens}"
+                f" tokens, ${event.cost_usd:.4f}, {event.latency_ms:.0f} ms"
+                + (f", waited {event.waited_ms:.0f} ms for budget" if event.waited_ms else "")
+            )
         case Verified(verifier=verifier, passed=passed, findings=findings):
             return f"{verifier}: {'passed' if passed else 'FAILED'}" + (
                 f" ({_text('; '.join(findings))})" if findings else ""

@@ -7,6 +7,7 @@ from agentlab.core.events import (
     EVENT_KINDS,
     ArtifactRecorded,
     Event,
+    ModelCalled,
     RunFinished,
     RunResumed,
     RunStarted,
@@ -54,6 +55,20 @@ def one_of_each_kind(clock: TickingClock, ids: IdFactory, *, text: str = "ok") -
         (StepRetried, on_step | {"attempt": 2, "backoff_ms": 50}),
         (StepCommitted, on_step | {"idempotency_key": KEY, "result": {"po": 1}, "latency_ms": 4}),
         (ArtifactRecorded, {"artifact": artifact}),
+        (
+            ModelCalled,
+            {
+                "node": "agent",
+                "model": "sim-large",
+                "is_simulated": True,
+                "prompt_tokens": 812,
+                "completion_tokens": 40,
+                "cost_usd": 0.0021,
+                "latency_ms": 310,
+                "waited_ms": 1500,
+                "tool_calls": ("find_supplier",),
+            },
+        ),
         (Verified, {"verifier": "rules", "passed": False, "findings": (text,)}),
         (RunResumed, {"reason": text}),
         (RunFinished, {"outcome": "succeeded", "answer": text}),
@@ -75,7 +90,7 @@ def test_every_event_kind_is_described(clock: TickingClock, ids: IdFactory) -> N
 def test_rows_name_the_step_of_step_events(clock: TickingClock, ids: IdFactory) -> None:
     events = one_of_each_kind(clock, ids)
     step_id = events[1].step.step_id  # type: ignore[union-attr]
-    run_level = {"run_started", "verified", "run_resumed", "run_finished"}
+    run_level = {"run_started", "model_called", "verified", "run_resumed", "run_finished"}
     for row in timeline(events):
         assert row.step_id == (None if row.kind in run_level else step_id), row.kind
 
