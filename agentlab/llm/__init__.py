@@ -1,5 +1,7 @@
 """Models: the ChatModel port, prices and cost, the LLM budget, and the offline simulator."""
 
+from agentlab.llm.budget import LLMBudget
+from agentlab.llm.prices import PriceTable
 from agentlab.llm.protocol import ChatModel, ChatRequest, ChatResponse, Message, ToolCall, Usage
 from agentlab.llm.structured import (
     PLAN_FORMAT,
@@ -16,9 +18,11 @@ __all__ = [
     "ChatModel",
     "ChatRequest",
     "ChatResponse",
+    "LLMBudget",
     "Message",
     "Plan",
     "PlannedStep",
+    "PriceTable",
     "ToolCall",
     "Usage",
     "Verdict",
