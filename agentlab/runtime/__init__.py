@@ -10,10 +10,17 @@ from agentlab.runtime.approvals import (
     ScriptedReviewer,
 )
 from agentlab.runtime.caps import ToolCaps, backoff_ms
-from agentlab.runtime.executor import CallRequest, Executor, OutcomeStatus, ToolOutcome
+from agentlab.runtime.executor import (
+    UNPARSED_ARGUMENTS,
+    CallRequest,
+    Executor,
+    OutcomeStatus,
+    ToolOutcome,
+)
 from agentlab.runtime.fallbacks import FallbackAttempt, FallbackReport, run_fallbacks
 
 __all__ = [
+    "UNPARSED_ARGUMENTS",
     "ApprovalQueue",
     "ApprovalRequest",
     "CallRequest",

@@ -104,6 +104,9 @@ class ToolOutcome:
 
 Sleep = Callable[[float], Awaitable[None]]
 
+UNPARSED_ARGUMENTS = "_unparsed_arguments"
+"""The one argument of a step whose arguments were not a JSON object: the model's text."""
+
 
 class Executor:
     """Runs tool calls under policy, with dry-run, approval, idempotency, caps and retries.
@@ -159,7 +162,7 @@ class Executor:
         recorder: RunRecorder,
         request: CallRequest,
         tool: str,
-        arguments: Mapping[str, JsonValue],
+        arguments: Mapping[str, JsonValue] | str,
         *,
         call_id: str | None = None,
     ) -> ToolOutcome:
@@ -169,14 +172,37 @@ class Executor:
             recorder: The run.
             request: Who the call is for, and in which use case.
             tool: The tool's name.
-            arguments: Its arguments as the model (or a script) gave them.
+            arguments: Its arguments as the model (or a script) gave them: an object, or the
+                JSON text a model wrote; text that is not a JSON object is recorded and
+                answered as ``invalid``, so the model can correct itself.
             call_id: The model's tool-call id; it is kept on the step so that a graph node
                 run again after a resume finds this step instead of proposing a new one.
         """
         spec = self.tools.get(tool)
         side_effect = spec.side_effect if spec else "read"
-        step = recorder.propose(tool, dict(arguments), side_effect=side_effect, call_id=call_id)
-        return await self.continue_step(recorder, request, StepState(step=step))
+        unparsed = None
+        if isinstance(arguments, str):
+            unparsed, arguments = arguments, _json_object(arguments)
+        if arguments is None:
+            # Kept as text, clipped, so the audit shows what the model wrote.
+            step = recorder.propose(
+                tool,
+                {UNPARSED_ARGUMENTS: (unparsed or "")[:2000]},
+                side_effect=side_effect,
+                call_id=call_id,
+            )
+            message = (
+                "the arguments are not a JSON object; send one JSON object that matches the "
+                "tool's schema"
+            )
+            outcome = _Call(self, recorder, request, StepState(step=step))._invalid(
+                tool, "invalid_arguments", message
+            )
+        else:
+            step = recorder.propose(tool, dict(arguments), side_effect=side_effect, call_id=call_id)
+            outcome = await _Call(self, recorder, request, StepState(step=step)).run()
+        self._keep_conversation(recorder, outcome)
+        return outcome
 
     async def continue_step(
         self, recorder: RunRecorder, request: CallRequest, state: StepState
@@ -189,11 +215,14 @@ class Executor:
         the step waited.
         """
         outcome = await _Call(self, recorder, request, state).run()
+        self._keep_conversation(recorder, outcome)
+        return outcome
+
+    def _keep_conversation(self, recorder: RunRecorder, outcome: ToolOutcome) -> None:
         if self._conversation is not None:
             self._conversation.append(
                 recorder.run_id, "tool", outcome.for_model(), at=self.clock.now()
             )
-        return outcome
 
 
 @dataclass
@@ -532,6 +561,15 @@ class _Call:
         self, status: OutcomeStatus, spec: ToolSpec[Any], message: str, content: JsonValue = None
     ) -> ToolOutcome:
         return ToolOutcome(status, spec.name, self.step_id, message, content)
+
+
+def _json_object(text: str) -> dict[str, JsonValue] | None:
+    """``text`` parsed as a JSON object, or None when it is anything else."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _finite(value: Any) -> Any:
