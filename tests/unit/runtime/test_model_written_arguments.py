@@ -20,7 +20,8 @@ def test_text_that_is_not_a_json_object_is_recorded_and_answered_as_invalid() ->
             step = project_run(b.store.read(recorder.run_id)).steps[outcome.step_id]
             assert step.step.arguments == {UNPARSED_ARGUMENTS: '{"query": "Nagoya"'}
             assert step.step.call_id == "call_1"
-            assert step.status == "failed" and step.last_error is not None
+            assert step.status == "failed"
+            assert step.last_error is not None
             assert [r.decision for r in b.audit.read()] == ["invalid"]
 
     run(scenario())
