@@ -5,6 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from agentlab.adapters.checkpointers import CHECKPOINTER_URL_FORMS as CHECKPOINTER_URL_FORMS
+from agentlab.adapters.checkpointers import open_checkpointer as open_checkpointer
+from agentlab.adapters.checkpointers import prune_finished as prune_finished
+from agentlab.adapters.openai_chat import OpenAIChatModel as OpenAIChatModel
 from agentlab.core.clock import Clock
 from agentlab.core.errors import ConfigError
 from agentlab.rag.index import VectorIndex
