@@ -185,14 +185,15 @@ class LLMBudget:
         """Wait until one request of about ``estimated_tokens`` fits, then take it.
 
         Never fails for lack of budget: it waits, and reports each wait through ``on_wait``
-        and the log. Concurrent callers are served in the order they arrived.
+        and the log. Concurrent callers are served in the order they arrived; one that
+        queues behind another's wait has waited too, and its return value says so.
 
         Args:
             estimated_tokens: Prompt tokens plus the completion tokens the request may use;
                 corrected afterwards with :meth:`settle`.
 
         Returns:
-            The seconds this call waited.
+            The seconds this call waited, from the call to the grant; 0 when it did not.
 
         Raises:
             ConfigError: the request needs more tokens than ``tokens_per_minute`` allows in
@@ -207,8 +208,11 @@ class LLMBudget:
                 hint="raise rateLimits.llm.tokens_per_minute in the policy to the endpoint's "
                 "limit, or send a shorter prompt or a lower max_tokens",
             )
-        waited = 0.0
-        async with self._lock():
+        entered = self._clock()
+        lock = self._lock()
+        # Time spent queueing behind another request's wait is time waited for the budget too.
+        has_waited = lock.locked()
+        async with lock:
             while True:
                 now = self._clock()
                 self._requests.refill(now)
@@ -225,9 +229,9 @@ class LLMBudget:
                 logger.info("%s", message)
                 if self._on_wait is not None:
                     self._on_wait(message)
-                before = self._clock()
+                has_waited = True
                 await self._sleep(wait_s)
-                waited += max(0.0, self._clock() - before)
+            waited = max(0.0, self._clock() - entered) if has_waited else 0.0
             self._requests.level -= 1
             self._tokens.level -= estimated_tokens
             self._requests_granted += 1

@@ -24,8 +24,8 @@ class FakeTime:
 
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
+        await asyncio.sleep(0)  # let other tasks run meanwhile, as a real sleep would
         self.now += seconds
-        await asyncio.sleep(0)  # let other tasks run, as a real sleep would
 
 
 @pytest.fixture
@@ -101,7 +101,9 @@ def test_concurrent_requests_are_spaced_by_the_refill_rate_in_arrival_order(
     waits = asyncio.run(go())
     assert [n for n, _ in granted] == [0, 1, 2, 3, 4]
     assert [at for _, at in granted] == pytest.approx([0, 0, 30, 60, 90])
-    assert waits == pytest.approx([0, 0, 30, 30, 30])
+    # each waited from the start until its grant, queueing behind the ones before it
+    assert waits == pytest.approx([0, 0, 30, 60, 90])
+    assert fake.sleeps == pytest.approx([30, 30, 30])
     assert len(messages) == 3
     assert llm.requests_granted == 5
 
@@ -160,7 +162,8 @@ def test_backoff_after_a_429_pauses_everyone_sharing_the_budget(fake: FakeTime) 
         llm.backoff(2.5)
         return await asyncio.gather(llm.acquire(10), llm.acquire(10))
 
-    assert asyncio.run(go()) == [pytest.approx(2.5), 0]
+    # the second queued behind the first's wait: both waited for the 429's pause
+    assert asyncio.run(go()) == [pytest.approx(2.5), pytest.approx(2.5)]
     assert messages == [
         "LLM budget: waiting 2.5 s for the endpoint's 429 (it asked to retry after 2.5 s)"
     ]
@@ -194,7 +197,7 @@ def test_one_budget_serves_one_event_loop_after_another(fake: FakeTime) -> None:
         return await asyncio.gather(llm.acquire(1), llm.acquire(1))
 
     assert asyncio.run(two()) == [0, pytest.approx(60.0)]
-    assert asyncio.run(two()) == [pytest.approx(60.0), pytest.approx(60.0)]
+    assert asyncio.run(two()) == [pytest.approx(60.0), pytest.approx(120.0)]
 
 
 def test_the_budget_comes_from_the_policys_rate_limits(fake: FakeTime) -> None:
