@@ -1,0 +1,187 @@
+"""Nodes the three graphs share: ask a model, run tool calls, wait for a person, finish.
+
+A node is thin: it takes services from the run's context and returns what it adds to the
+state. Every node that learns a fact writes it to the store through the recorder.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from agentlab.agents.context import AgentContext
+from agentlab.agents.state import AgentState
+from agentlab.llm import ChatModel, ChatRequest, ChatResponse, Message, ToolCall
+from agentlab.runtime import ToolOutcome
+from agentlab.store import StepState, project_run
+
+
+async def ask(
+    ctx: AgentContext,
+    node: str,
+    messages: list[Message],
+    *,
+    tools: tuple[dict[str, Any], ...] = (),
+    tool_choice: str | None = None,
+    response_format: dict[str, Any] | None = None,
+    model: ChatModel | None = None,
+) -> ChatResponse:
+    """Send one request and record it as a ``model_called`` event.
+
+    The prompt and answer go to the encrypted conversation log (if there is one), never
+    into the event: events are read by metrics and reports, conversations by few.
+    """
+    model = model or ctx.model
+    request = ChatRequest(
+        messages=tuple(messages),
+        tools=tools,
+        tool_choice=tool_choice,
+        response_format=response_format,
+        seed=ctx.seed,
+    )
+    response = await model.acomplete(request)
+    ctx.recorder.model_called(
+        node=node,
+        model=response.model,
+        is_simulated=response.is_simulated,
+        prompt_tokens=response.usage.prompt_tokens,
+        completion_tokens=response.usage.completion_tokens,
+        cached_tokens=response.usage.cached_tokens,
+        reasoning_tokens=response.usage.reasoning_tokens,
+        cost_usd=response.cost_usd,
+        latency_ms=response.latency_ms,
+        waited_ms=response.waited_ms,
+        finish_reason=response.finish_reason,
+        tool_calls=tuple(call.name for call in response.tool_calls),
+        refusal=response.refusal,
+    )
+    if ctx.conversation is not None:
+        said = json.dumps(response.as_message(), ensure_ascii=False)
+        ctx.conversation.append(ctx.recorder.run_id, "assistant", said, at=ctx.executor.clock.now())
+    simulated = " (simulator)" if response.is_simulated else ""
+    what = ", ".join(c.name for c in response.tool_calls) or response.finish_reason
+    ctx.say(f"{node}: {response.model}{simulated} -> {what} (${response.cost_usd:.4f})")
+    return response
+
+
+def spent(state: AgentState, response: ChatResponse) -> dict[str, Any]:
+    """The state's running totals after ``response``."""
+    return {
+        "model_calls": state.get("model_calls", 0) + 1,
+        "cost_usd": state.get("cost_usd", 0.0) + response.cost_usd,
+    }
+
+
+def limit_reached(state: AgentState, ctx: AgentContext) -> str | None:
+    """The stop condition the run has reached, in words, or None."""
+    limits = ctx.limits
+    if state.get("steps", 0) >= limits.max_steps:
+        return f"stopped: max_steps ({limits.max_steps}) reached"
+    if state.get("model_calls", 0) >= limits.max_model_calls:
+        return f"stopped: max_model_calls ({limits.max_model_calls}) reached"
+    if state.get("cost_usd", 0.0) >= limits.max_cost_usd:
+        return f"stopped: max_cost_usd ({limits.max_cost_usd}) reached"
+    if ctx.elapsed_s >= limits.max_wall_time_s:
+        return f"stopped: max_wall_time_s ({limits.max_wall_time_s:g}) reached"
+    return None
+
+
+def pending_calls(state: AgentState) -> list[ToolCall]:
+    """The last assistant message's tool calls that have no result in the conversation yet."""
+    messages = state.get("messages", [])
+    answered = {m.get("tool_call_id") for m in messages if m.get("role") == "tool"}
+    for message in reversed(messages):
+        if message.get("role") == "assistant":
+            return [
+                ToolCall(
+                    id=call["id"],
+                    name=call["function"]["name"],
+                    arguments=call["function"]["arguments"],
+                )
+                for call in message.get("tool_calls") or []
+                if call["id"] not in answered
+            ]
+    return []
+
+
+async def run_call(ctx: AgentContext, call: ToolCall) -> ToolOutcome:
+    """Carry out one tool call through the executor, exactly once across resumes.
+
+    LangGraph runs a node again from its start when a run resumes, so the step may already
+    be in the store: it is found by the model's call id and carried on from its events (a
+    committed write answers from its record), never proposed a second time.
+    """
+    existing = _steps_by_call_id(ctx).get(call.id)
+    if existing is None:
+        return await ctx.executor.call(
+            ctx.recorder, ctx.request, call.name, call.arguments, call_id=call.id
+        )
+    if existing.status == "committed" and not existing.step.has_side_effect:
+        return ToolOutcome("ok", call.name, existing.step.step_id, "done", existing.result)
+    return await ctx.executor.continue_step(ctx.recorder, ctx.request, existing)
+
+
+def _steps_by_call_id(ctx: AgentContext) -> dict[str, StepState]:
+    state = project_run(ctx.recorder.store.read(ctx.recorder.run_id))
+    return {s.step.call_id: s for s in state.steps.values() if s.step.call_id is not None}
+
+
+async def act(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Run the model's pending tool calls; stop at the first that waits for a person.
+
+    Each result goes back into the conversation as a ``tool`` message whose content marks
+    the system's answer as untrusted data (``ToolOutcome.for_model``). A call that waits for
+    approval gets no message yet: the run pauses, and after the decision this node carries
+    the same step on.
+    """
+    ctx = runtime.context
+    messages: list[Message] = []
+    evidence: list[dict[str, Any]] = []
+    steps = state.get("steps", 0)
+    for call in pending_calls(state):
+        outcome = await run_call(ctx, call)
+        steps += 1
+        ctx.say(f"  {call.name}: {outcome.status} - {outcome.message}")
+        if outcome.status == "awaiting_approval":
+            waiting = {
+                "run_id": ctx.recorder.run_id,
+                "step_id": outcome.step_id,
+                "tool": outcome.tool,
+                "message": outcome.message,
+                "preview": outcome.content,
+            }
+            return {"messages": messages, "evidence": evidence, "steps": steps, "waiting": waiting}
+        messages.append({"role": "tool", "tool_call_id": call.id, "content": outcome.for_model()})
+        evidence.append(json.loads(outcome.for_model()))
+    return {"messages": messages, "evidence": evidence, "steps": steps, "waiting": None}
+
+
+def await_approval(state: AgentState) -> dict[str, Any]:
+    """Pause the run until a person has answered the approval request.
+
+    The decision itself goes to the store (``ApprovalQueue`` or ``agentlab approvals``);
+    the graph is then resumed, and ``act`` carries the step on from what the store holds.
+    """
+    interrupt(state["waiting"])
+    return {"waiting": None}
+
+
+def after_act(state: AgentState) -> str:
+    """Where to go after ``act``: to the approval wait, or on."""
+    return "await_approval" if state.get("waiting") else "next"
+
+
+def finish(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Record the end of the run: its outcome, answer and reason."""
+    ctx = runtime.context
+    outcome = state.get("outcome") or "failed"
+    answer = state.get("answer")
+    reason = state.get("reason", "")
+    if answer:
+        ctx.recorder.artifact("answer", answer, media_type="text/plain")
+    ctx.recorder.finish(outcome, answer=answer, reason=reason)  # type: ignore[arg-type]
+    ctx.say(f"finished: {outcome}" + (f" ({reason})" if reason else ""))
+    return {}

@@ -1,0 +1,231 @@
+"""Run a task with one of the three configurations, and resume it after a pause.
+
+``Agent`` binds a configuration to its services (model, executor, store, checkpointer) and
+runs tasks: each task is a run in the store and a thread in the checkpointer, under the
+same id. A run that waits for a person pauses (LangGraph's interrupt) with its graph state
+checkpointed; after the decision is in the store, :meth:`Agent.aresume` -- in this process or
+another one, days later -- carries it on. A run whose process died is resumed the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import StateGraph
+from langgraph.types import Command
+
+from agentlab.agents import chat_rag, multi, single
+from agentlab.agents.context import AgentContext, Progress, StopConditions
+from agentlab.agents.state import AgentState
+from agentlab.core.clock import Clock
+from agentlab.core.errors import BackendError, ConfigError
+from agentlab.core.ids import IdFactory, RunId
+from agentlab.llm import ChatModel
+from agentlab.policy import offered_tools
+from agentlab.rag import AccessScope, Retriever
+from agentlab.runtime import CallRequest, Executor
+from agentlab.store import EventStore, RunRecorder, RunState, project_run
+from agentlab.store.conversation import ConversationLog
+
+Config = Literal["chat_rag", "single", "multi"]
+"""The three configurations of the article's benchmark table."""
+
+_GRAPHS: dict[
+    str, tuple[Callable[[], StateGraph[Any, Any, Any, Any]], Callable[[str], list[Any]]]
+] = {
+    "chat_rag": (chat_rag.build_chat_rag_graph, chat_rag.start_messages),
+    "single": (single.build_single_graph, single.start_messages),
+    "multi": (multi.build_multi_graph, multi.start_messages),
+}
+CONFIGS: tuple[str, ...] = tuple(_GRAPHS)
+
+
+class AgentRun(NamedTuple):
+    """Where a run stands after :meth:`Agent.arun` or :meth:`Agent.aresume` returns."""
+
+    run_id: RunId
+    status: Literal["finished", "awaiting_approval"]
+    state: RunState
+    """The run as its events tell it: steps, verdicts, model calls, outcome, answer."""
+    waiting: dict[str, Any] | None = None
+    """What the run waits for (run_id, step_id, tool, preview), while it waits."""
+
+    @property
+    def is_waiting(self) -> bool:
+        """True when a person must decide before the run can go on."""
+        return self.status == "awaiting_approval"
+
+
+def build_graph(config: str) -> StateGraph[Any, Any, Any, Any]:
+    """The uncompiled graph of a configuration.
+
+    Raises:
+        ConfigError: ``config`` is not one of ``chat_rag``, ``single``, ``multi``.
+    """
+    try:
+        return _GRAPHS[config][0]()
+    except KeyError:
+        raise ConfigError(
+            f"unknown agent configuration {config!r}", hint=f"choose one of {', '.join(CONFIGS)}"
+        ) from None
+
+
+class Agent:
+    """A configuration with its services, ready to run tasks.
+
+    Args:
+        config: ``chat_rag``, ``single`` or ``multi``.
+        model: The model that plans and acts (and verifies, unless ``verifier_model``).
+        executor: Runs tool calls under its policy; its ``policy`` also decides which tools
+            the model is offered and what the actor may retrieve.
+        store: Where the runs' events go.
+        checkpointer: Where graph state is checkpointed (``open_checkpointer`` in adapters);
+            use one on a store that outlives the process for approvals that survive it.
+        retriever: Knowledge for ``chat_rag``.
+        limits: Stop conditions.
+        verifier_model: A second model for the ``multi`` verifier.
+        conversation: Where prompts and answers are kept, encrypted.
+        seed: Sent with every model request.
+        progress: Receives a line per model call, tool outcome and wait.
+        prune_finished: Delete a run's checkpoints once it has finished; its events stay.
+        clock: Times the run's events.
+        ids: Hands out run, step and artifact ids.
+    """
+
+    def __init__(
+        self,
+        config: str,
+        *,
+        model: ChatModel,
+        executor: Executor,
+        store: EventStore,
+        checkpointer: BaseCheckpointSaver[Any],
+        retriever: Retriever | None = None,
+        limits: StopConditions | None = None,
+        verifier_model: ChatModel | None = None,
+        conversation: ConversationLog | None = None,
+        seed: int | None = None,
+        progress: Progress | None = None,
+        prune_finished: bool = True,
+        clock: Clock | None = None,
+        ids: IdFactory | None = None,
+    ) -> None:
+        self.config = config
+        self.graph = build_graph(config).compile(checkpointer=checkpointer)
+        self.model = model
+        self.executor = executor
+        self.store = store
+        self.checkpointer = checkpointer
+        self.retriever = retriever
+        self.limits = limits or StopConditions()
+        self.verifier_model = verifier_model
+        self.conversation = conversation
+        self.seed = seed
+        self.progress = progress
+        self.prune_finished = prune_finished
+        self.clock = clock or executor.clock
+        self.ids = ids
+
+    async def arun(self, task: str, *, actor: str, use_case: str) -> AgentRun:
+        """Start a run of ``task`` for ``actor`` in ``use_case`` and work until it ends or waits."""
+        policy = self.executor.policy
+        who = policy.actors.get(actor)
+        recorder = RunRecorder.start(
+            self.store,
+            task=task,
+            actor=actor,
+            scopes=who.scopes if who else (),
+            config=self.config,
+            model=self.model.name,
+            clock=self.clock,
+            ids=self.ids,
+        )
+        first: AgentState = {
+            "task": task,
+            "actor": actor,
+            "use_case": use_case,
+            "messages": _GRAPHS[self.config][1](task),
+            "steps": 0,
+            "model_calls": 0,
+            "cost_usd": 0.0,
+            "replans": 0,
+        }
+        return await self._invoke(first, recorder, actor=actor, use_case=use_case)
+
+    async def aresume(self, run_id: RunId, *, reason: str = "resumed") -> AgentRun:
+        """Carry on a run that waits for approval (once decided) or whose process died.
+
+        Raises:
+            ConfigError: the checkpointer holds nothing for this run (it was pruned, or it
+                ran with another checkpointer).
+        """
+        config = {"configurable": {"thread_id": run_id}}
+        snapshot = await self.graph.aget_state(config)
+        if not snapshot.values:
+            raise ConfigError(
+                f"no checkpoint for run {run_id} in this checkpointer",
+                hint="resume with the checkpointer the run started with; finished runs are pruned",
+            )
+        values = snapshot.values
+        recorder, _ = RunRecorder.resume(self.store, run_id, reason=reason, clock=self.clock)
+        interrupted = any(task.interrupts for task in snapshot.tasks)
+        payload: Any = Command(resume={"reason": reason}) if interrupted else None
+        return await self._invoke(
+            payload, recorder, actor=values["actor"], use_case=values["use_case"]
+        )
+
+    async def _invoke(
+        self, payload: Any, recorder: RunRecorder, *, actor: str, use_case: str
+    ) -> AgentRun:
+        context = self._context(recorder, actor=actor, use_case=use_case)
+        config = {"configurable": {"thread_id": recorder.run_id}}
+        try:
+            result = await self.graph.ainvoke(payload, config, context=context)
+        except BackendError as exc:
+            # The model or a store failed: what the run did so far stays recorded.
+            recorder.finish("failed", reason=f"{exc.code}: {exc.message}")
+            context.say(f"failed: {exc.code}: {exc.message}")
+            return self._result(recorder.run_id, None)
+        interrupts = result.get("__interrupt__") or []
+        if interrupts:
+            return self._result(recorder.run_id, interrupts[0].value)
+        if self.prune_finished:
+            await self.checkpointer.adelete_thread(recorder.run_id)
+        return self._result(recorder.run_id, None)
+
+    def _context(self, recorder: RunRecorder, *, actor: str, use_case: str) -> AgentContext:
+        policy = self.executor.policy
+        tools: tuple[dict[str, Any], ...] = ()
+        if self.config != "chat_rag":
+            allowed = set(
+                offered_tools(policy, actor=actor, use_case=use_case, tools=self.executor.tools)
+            )
+            tools = tuple(
+                spec.openai_tool() for spec in self.executor.tools if spec.name in allowed
+            )
+        who = policy.actors.get(actor)
+        return AgentContext(
+            model=self.model,
+            executor=self.executor,
+            recorder=recorder,
+            request=CallRequest(actor=actor, use_case=use_case),
+            tools=tools,
+            limits=self.limits,
+            retriever=self.retriever,
+            scope=AccessScope.of_classes(who.data_classes) if who else AccessScope.nothing(),
+            verifier_model=self.verifier_model,
+            conversation=self.conversation,
+            seed=self.seed,
+            progress=self.progress,
+            started_s=time.monotonic(),
+        )
+
+    def _result(self, run_id: RunId, waiting: dict[str, Any] | None) -> AgentRun:
+        state = project_run(self.store.read(run_id))
+        status: Literal["finished", "awaiting_approval"] = (
+            "awaiting_approval" if waiting is not None and not state.is_finished else "finished"
+        )
+        return AgentRun(run_id, status, state, waiting)

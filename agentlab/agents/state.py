@@ -1,0 +1,39 @@
+"""The graph state: plain data that LangGraph checkpoints after every node.
+
+Messages are OpenAI-format dicts, so what the state holds is what goes over the wire.
+Lists marked with ``operator.add`` grow: a node returns only what it adds.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, TypedDict
+
+from agentlab.llm import Message
+
+
+class AgentState(TypedDict, total=False):
+    """What a run's graph carries from node to node."""
+
+    task: str
+    actor: str
+    use_case: str
+    messages: Annotated[list[Message], operator.add]
+    """The conversation with the acting model: system, task, its calls and their results."""
+    evidence: Annotated[list[dict[str, Any]], operator.add]
+    """Every tool outcome, as the model read it (``ToolOutcome.for_model()``, parsed)."""
+    waiting: dict[str, Any] | None
+    """The approval this run waits for, while it waits."""
+    plan: dict[str, Any] | None
+    """The multi-agent planner's current plan (a ``Plan``)."""
+    findings: list[str]
+    """The last failed verification's findings, for the planner."""
+    steps: int
+    """Tool calls made so far."""
+    model_calls: int
+    cost_usd: float
+    replans: int
+    answer: str | None
+    outcome: str | None
+    """``succeeded`` or ``failed``, once decided."""
+    reason: str

