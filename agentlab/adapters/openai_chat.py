@@ -199,7 +199,8 @@ class OpenAIChatModel:
             ModelError: a 5xx, timeout or dropped connection outlasted the retries, the
                 endpoint refused the request, or its answer is not a chat completion.
             ModelRateLimited: 429s went on past ``max_retries``.
-            ConfigError: the endpoint refused the key (401 or 403).
+            ConfigError: the endpoint refused the key (401 or 403), or the request is
+                larger than the budget's ``tokens_per_minute``.
         """
         estimate = request.estimated_prompt_tokens() + (request.max_tokens or 0)
         params = self._params(request)
@@ -216,6 +217,9 @@ class OpenAIChatModel:
             except openai.APIStatusError as exc:
                 self._refund(estimate)
                 waited_s += await self._after_status(exc, attempt)
+            except asyncio.CancelledError:
+                self._refund(estimate)  # the run was cancelled: the tokens go back
+                raise
             except openai.APIConnectionError as exc:  # timeouts included
                 self._refund(estimate)
                 what = "timed out" if isinstance(exc, openai.APITimeoutError) else "unreachable"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -202,7 +202,11 @@ SERVER_ERROR = {
     }
 }
 
-Reply = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
+Reply = (
+    httpx.Response
+    | Exception
+    | Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
+)
 
 
 def answer(body: dict[str, Any], **headers: str) -> httpx.Response:
@@ -219,7 +223,7 @@ class FakeOpenAI:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[httpx.Headers] = []
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def __call__(self, request: httpx.Request) -> httpx.Response | Awaitable[httpx.Response]:
         assert request.method == "POST"
         assert request.url.path == "/v1/chat/completions"
         self.requests.append(json.loads(request.content))
@@ -651,3 +655,36 @@ def test_a_client_passed_in_stays_open_and_one_made_here_is_closed(
     assert not http.is_closed
     assert owned._client.is_closed()
     assert not borrowed._client.is_closed()
+
+
+def test_a_request_larger_than_the_budget_is_refused_before_it_is_sent(
+    make: Callable[..., OpenAIChatModel], server: FakeOpenAI, fake: FakeTime
+) -> None:
+    budget = LLMBudget(300, 100, clock=fake.monotonic, sleep=fake.sleep)
+    with pytest.raises(ConfigError, match=r"tokens_per_minute \(100/min\)"):
+        ask(make(budget=budget), ChatRequest(messages=(USER,), max_tokens=500))
+    assert server.requests == []
+
+
+def test_a_cancelled_request_gives_its_tokens_back_to_the_budget(
+    make: Callable[..., OpenAIChatModel], server: FakeOpenAI, fake: FakeTime
+) -> None:
+    budget = LLMBudget(300, 2000, clock=fake.monotonic, sleep=fake.sleep)
+
+    async def never(request: httpx.Request) -> httpx.Response:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    server.replies = [never]
+    model = make(budget=budget)
+
+    async def go() -> float:
+        task = asyncio.create_task(model.acomplete(ChatRequest(messages=(USER,), max_tokens=900)))
+        while not server.requests:
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return await budget.acquire(2000)  # a whole minute's tokens: there if given back
+
+    assert asyncio.run(go()) == 0
