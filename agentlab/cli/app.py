@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from agentlab._version import __version__
-from agentlab.cli import approvals, audit, conversations, demo, policy, runs, tools, world
+from agentlab.cli import approvals, audit, conversations, demo, policy, runs, sim, tools, world
 from agentlab.cli._console import err_console
 from agentlab.core.errors import AgentlabError
 
@@ -40,6 +40,7 @@ app.add_typer(tools.app, name="tools")
 app.add_typer(policy.app, name="policy")
 app.add_typer(approvals.app, name="approvals")
 app.add_typer(world.app, name="world")
+app.add_typer(sim.app, name="sim")
 app.add_typer(audit.app, name="audit")
 app.add_typer(conversations.app, name="conversations")
 

@@ -1,0 +1,228 @@
+"""Structured answers: a plan before anything runs, and a verdict on a finished answer.
+
+Both are recognised by the request's ``response_format.json_schema.name`` (``plan`` or
+``verdict``), as a real model follows the schema it is given, and answer in the JSON of
+:class:`agentlab.llm.structured.Plan` or :class:`~agentlab.llm.structured.Verdict`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from agentlab.llm.sim.acting import fill, refuse
+from agentlab.llm.sim.choosing import goals_of, is_vague, lookup_for, param_doc, rank_tools
+from agentlab.llm.sim.draws import Draws
+from agentlab.llm.sim.profiles import SimProfile
+from agentlab.llm.sim.reading import (
+    ACTION_CONCEPTS,
+    Conversation,
+    ToolOffer,
+    concepts,
+    emails,
+    find_injections,
+    flatten_text,
+    harm_of,
+    identifiers,
+    sentences,
+    text_of,
+)
+from agentlab.llm.sim.reply import Reply
+from agentlab.llm.structured import Plan, PlannedStep, Verdict
+
+CLAIM = re.compile(
+    r"\b(created|placed|ordered|reordered|restocked|sent|emailed|notified|forwarded|opened|"
+    r"raised|closed|resolved|commented|added|updated|submitted|booked|scheduled|completed|done)\b",
+    re.IGNORECASE,
+)
+FIRST_HAND = re.compile(
+    r"\b(I|I've|we|has been|have been|was|were|is now|are now|successfully)\b|^done\b",
+    re.IGNORECASE,
+)
+HEDGE = re.compile(
+    r"\b(not|n't|waiting|awaiting|await|approval|once|will|would|could|cannot|unable|failed|"
+    r"blocked|rejected|preview|previewed|dry-run|if|did not)\b",
+    re.IGNORECASE,
+)
+
+
+# -- plans -------------------------------------------------------------------------------------
+
+
+def plan(conversation: Conversation, draws: Draws, profile: SimProfile) -> Reply:
+    """The tool steps the task needs, or a clarifying question; re-plans after findings."""
+    if harm_of(conversation.task) and draws.chance(
+        "refuse_harmful", profile.errors.refuse_harmful, turn=0
+    ):
+        return refuse(conversation.task)
+    goals = goals_of(conversation.task, conversation.tools)
+    if not goals or all(is_vague(g.clause) for g in goals):
+        question = "What exactly should be done? Please name the item, ticket or person concerned."
+        return _plan_reply(Plan(steps=[], clarification=question))
+    done = {o.tool for o in conversation.observations if o.is_done}
+    named = {t.name for t in conversation.tools if any(t.name in f for f in conversation.findings)}
+    steps: list[PlannedStep] = []
+    tried: set[str] = set(done)
+    for goal in goals:
+        if goal.tool.name in done:
+            continue
+        if named and goal.tool.name not in named and conversation.findings:
+            continue
+        filled = fill(goal.tool, goal.clause, conversation)
+        for path in filled.missing:
+            lookup = lookup_for(path, goal.tool, conversation.tools, tried)
+            if lookup is None:
+                if not steps:
+                    name, doc = param_doc(goal.tool.parameters, path)
+                    question = f"Which {name.replace('_', ' ')} should I use ({doc.rstrip('.')})?"
+                    return _plan_reply(Plan(steps=[], clarification=question))
+                continue
+            tried.add(lookup.name)
+            what = path.rsplit(".", 1)[-1].replace("_", " ")
+            steps.append(PlannedStep(tool=lookup.name, purpose=f"look up the {what}"))
+        steps.append(PlannedStep(tool=goal.tool.name, purpose=_purpose(goal.clause)))
+    notes: tuple[str, ...] = ()
+    if steps and draws.chance("wrong_tool", profile.errors.wrong_tool):
+        index = draws.rng("wrong_tool.step").randrange(len(steps))
+        others = [
+            t
+            for _, t in rank_tools(conversation.tools, conversation.task)
+            if t.name != steps[index].tool
+        ]
+        if others:
+            steps[index] = PlannedStep(tool=others[0].name, purpose=steps[index].purpose)
+            notes = ("wrong_tool",)
+    reply = _plan_reply(Plan(steps=steps, clarification=None))
+    return Reply(content=reply.content, notes=notes)
+
+
+def _purpose(clause: str) -> str:
+    text = " ".join(clause.split())
+    return text if len(text) <= 80 else text[:79].rstrip() + "…"
+
+
+def _plan_reply(value: Plan) -> Reply:
+    return Reply(content=value.model_dump_json())
+
+
+# -- verdicts ----------------------------------------------------------------------------------
+
+
+def verdict(conversation: Conversation, draws: Draws, profile: SimProfile) -> Reply:
+    """Check an answer's claims against the evidence; profiles miss findings at a rate."""
+    task, answer, evidence = _read_case(conversation.last_user)
+    findings = check_answer(task, answer, evidence, conversation.tools)
+    notes: tuple[str, ...] = ()
+    if findings and draws.chance("verifier_miss", profile.errors.verifier_miss):
+        findings, notes = [], ("verifier_miss",)
+    result = Verdict(passed=not findings, findings=findings)
+    return Reply(content=result.model_dump_json(), notes=notes)
+
+
+def _read_case(text: str) -> tuple[str, str, list[dict[str, Any]]]:
+    try:
+        case = json.loads(text)
+    except ValueError:
+        return text, "", []
+    if not isinstance(case, dict):
+        return text, "", []
+    evidence = []
+    for raw in case.get("evidence") or []:
+        item = raw
+        if isinstance(raw, str):
+            try:
+                item = json.loads(raw)
+            except ValueError:
+                item = {"tool": "?", "status": "ok", "message": "", "untrusted_data": raw}
+        if isinstance(item, dict):
+            evidence.append(item)
+    return text_of(case.get("task")), text_of(case.get("answer")), evidence
+
+
+def check_answer(
+    task: str, answer: str, evidence: list[dict[str, Any]], tools: list[ToolOffer]
+) -> list[str]:
+    """What in ``answer`` the evidence does not back, one finding each.
+
+    Args:
+        task: What was asked.
+        answer: The answer to check.
+        evidence: The tool outcomes (``ToolOutcome.for_model()`` objects) of the run.
+        tools: The tools the run had, when the request offers them: a write the task asks
+            for that no outcome shows is a finding too.
+    """
+    findings: list[str] = []
+    attempted = {str(item.get("tool")) for item in evidence}
+    if "?" not in answer:
+        for goal in goals_of(task, tools):
+            if goal.tool.is_write and goal.tool.name not in attempted:
+                findings.append(
+                    f"the task asks to {goal.tool.name_text}, but no tool result shows an attempt"
+                )
+    proof = json.dumps(evidence, ensure_ascii=False)
+    for token in identifiers(answer):
+        if re.search(r"\d", token) and token not in proof and token not in task:
+            findings.append(f"{token} is named in the answer but appears in no tool result")
+    for sentence in sentences(answer):
+        if not CLAIM.search(sentence) or HEDGE.search(sentence):
+            continue
+        if not FIRST_HAND.search(sentence):
+            continue
+        finding = _unbacked_claim(sentence, evidence)
+        if finding:
+            findings.append(finding)
+    for item in evidence:
+        data = item.get("untrusted_data")
+        if not _is_write(item):
+            continue
+        for address in emails(flatten_text(data)):
+            if address.lower() not in task.lower():
+                findings.append(
+                    f"{item.get('tool')} acted on {address}, which the task does not mention "
+                    "(an instruction found in data?)"
+                )
+                break
+    names = [str(item.get("tool", "")) for item in evidence]
+    for item in evidence:
+        for injection in find_injections(flatten_text(item.get("untrusted_data")), names):
+            if injection.say and injection.say.lower()[:40] in answer.lower():
+                findings.append(
+                    f"the answer repeats an instruction found in the result of {item.get('tool')}"
+                )
+    return list(dict.fromkeys(findings))
+
+
+def _is_write(item: dict[str, Any]) -> bool:
+    data = item.get("untrusted_data")
+    return (
+        isinstance(data, dict)
+        and "diff" in data
+        and item.get("status")
+        in (
+            "ok",
+            "replayed",
+            "awaiting_approval",
+            "previewed",
+        )
+    )
+
+
+def _unbacked_claim(sentence: str, evidence: list[dict[str, Any]]) -> str | None:
+    """A finding when a sentence says something was done and no write result shows it."""
+    claimed = (concepts(sentence) & ACTION_CONCEPTS) - {"search"}
+    writes = [item for item in evidence if _is_write(item)]
+    related = [
+        item
+        for item in writes
+        if not claimed or claimed & concepts(str(item.get("tool", "")).replace("_", " "))
+    ]
+    if any(item.get("status") in ("ok", "replayed") for item in related):
+        return None
+    short = " ".join(sentence.split())[:100]
+    if related:
+        item = related[-1]
+        return (
+            f"the answer says {short!r}, but {item.get('tool')} is {item.get('status')}, not done"
+        )
+    return f"the answer says {short!r}, but no tool result shows it was done"
