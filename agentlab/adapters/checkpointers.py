@@ -31,6 +31,7 @@ CHECKPOINTER_URL_FORMS = (
 
 # Serialises the table set-up of processes that start at once (LangGraph's own is not).
 _SETUP_LOCK = "agentlab_checkpointer_setup"
+_SETUP_POLL_S = 0.05
 
 
 @asynccontextmanager
@@ -195,8 +196,7 @@ async def _open_postgres(url: str, *, max_connections: int) -> AsyncIterator[Any
         async with setup_conn:
             await pool.open(wait=True)
             saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
-            # Autocommit, so no open transaction here holds up CREATE INDEX CONCURRENTLY.
-            await setup_conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [_SETUP_LOCK])
+            await _take_setup_lock(setup_conn)
             await saver.setup()
             await setup_conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [_SETUP_LOCK])
         yield saver
@@ -204,6 +204,22 @@ async def _open_postgres(url: str, *, max_connections: int) -> AsyncIterator[Any
         raise BackendError(f"{_masked(url)}: {type(exc).__name__}: {exc}") from exc
     finally:
         await pool.close()
+
+
+async def _take_setup_lock(conn: Any) -> None:
+    """Wait for the set-up lock by polling, never inside a statement.
+
+    LangGraph's set-up runs ``CREATE INDEX CONCURRENTLY``, which waits for every statement
+    in progress in the database; a second process blocked in ``pg_advisory_lock`` would be
+    one, and the two would wait for each other for ever. Between polls this connection
+    runs nothing (it is in autocommit), so the first process's set-up can finish.
+    """
+    while True:
+        cursor = await conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [_SETUP_LOCK])
+        row = await cursor.fetchone()
+        if row is not None and row[0]:
+            return
+        await asyncio.sleep(_SETUP_POLL_S)
 
 
 def _is_async_postgres(saver: object) -> bool:

@@ -279,6 +279,8 @@ class CheckpointerContract:
             assert len(await ids(saver, config("run_2"))) == 3
 
             await prune_finished(saver, "run_1")  # keep_last=0: the whole thread goes
+            await prune_finished(saver, "run_1")  # again: nothing left is no error
+            await prune_finished(saver, "run_1", keep_last=1)
 
             assert await ids(saver, config("run_1")) == []
             assert len(await ids(saver, config("run_2"))) == 3
