@@ -102,7 +102,9 @@ def documented_sql(name: str) -> str:
     return query
 
 
-def test_the_documented_queries_find_sizes_and_finished_threads(pg_url: str) -> None:
+def test_the_documented_queries_and_scheduled_prune_work(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     with open_store(pg_url) as store:
         store.append([started("run_done"), finished("run_done", 1), started("run_waiting")])
 
@@ -119,10 +121,19 @@ def test_the_documented_queries_find_sizes_and_finished_threads(pg_url: str) -> 
     assert {row[0] for row in biggest} == {"run_done", "run_waiting"}
     assert done == [("run_done",)]  # the waiting run's checkpoints stay
 
-    async def prune(saver: Saver) -> None:
-        for (thread_id,) in done:
-            await prune_finished(saver, thread_id)
+    # The doc's scheduled-prune script, run as written against this database.
+    doc = (Path(__file__).parents[2] / "docs" / "checkpoints.md").read_text(encoding="utf-8")
+    (script,) = [
+        block
+        for block in re.findall(r"```python\n(.*?)```", doc, re.DOTALL)
+        if block.startswith('"""prune_checkpoints.py')
+    ]
+    monkeypatch.setenv("AGENTLAB_STORE_URL", pg_url)
+    exec(compile(script, "prune_checkpoints.py", "exec"), {"__name__": "__docs__"})
+    assert "pruned 1 finished threads" in capsys.readouterr().out
+
+    async def after(saver: Saver) -> None:
         assert await saver.aget_tuple(config("run_done")) is None
         assert await saver.aget_tuple(config("run_waiting")) is not None
 
-    run(pg_url, prune)
+    run(pg_url, after)
