@@ -88,10 +88,12 @@ def relevant(question: str, documents: list[RetrievedDocument]) -> list[Retrieve
 
 def best_sentences(question: str, text: str, count: int = 2) -> str:
     """The sentences of ``text`` that share most with the question, in their order."""
+    paragraphs = re.split(r"\n\s*\n|<!--|-->", re.sub(r"^#+\s*", "", text, flags=re.MULTILINE))
     clean = [
-        s
-        for s in sentences(re.sub(r"^#+\s*", "", text, flags=re.MULTILINE))
-        if not any(marker in s.lower() for marker in INJECTION_MARKERS)
+        sentence
+        for paragraph in paragraphs
+        if not any(marker in " ".join(paragraph.lower().split()) for marker in INJECTION_MARKERS)
+        for sentence in sentences(" ".join(paragraph.split()))
     ]
     if not clean:
         return text.strip()[:300]

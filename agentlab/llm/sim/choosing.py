@@ -112,7 +112,7 @@ def goals_of(task: str, tools: list[ToolOffer]) -> list[Goal]:
     for part in parts:
         said = payload(part)
         ranked = rank_tools(tools, part.replace(said, " ") if said else part)
-        if ranked and ranked[0][0] >= GOAL_THRESHOLD:
+        if ranked and (ranked[0][0] >= GOAL_THRESHOLD or _answers_question(part, ranked)):
             best.append((part, ranked[0]))
         else:
             best.append((part, None))
@@ -124,6 +124,13 @@ def goals_of(task: str, tools: list[ToolOffer]) -> list[Goal]:
         clause = f"{part}. {context}".strip(" .") if context else part
         goals.append(Goal(pick[1], clause, pick[0]))
     return goals
+
+
+def _answers_question(text: str, ranked: list[tuple[float, ToolOffer]]) -> bool:
+    """A question is for the one read tool that fits it best, even loosely."""
+    if not is_question(text) or ranked[0][1].is_write or ranked[0][0] < GOAL_THRESHOLD / 2:
+        return False
+    return len(ranked) == 1 or ranked[0][0] > ranked[1][0]
 
 
 def is_vague(text: str) -> bool:

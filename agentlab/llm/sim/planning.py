@@ -58,10 +58,16 @@ def plan(conversation: Conversation, draws: Draws, profile: SimProfile) -> Reply
         return refuse(conversation.task)
     goals = goals_of(conversation.task, conversation.tools)
     if not goals or all(is_vague(g.clause) for g in goals):
-        question = "What exactly should be done? Please name the item, ticket or person concerned."
+        question = "Which item, ticket or person is this about, and what should be done with it?"
         return _plan_reply(Plan(steps=[], clarification=question))
-    done = {o.tool for o in conversation.observations if o.is_done}
-    named = {t.name for t in conversation.tools if any(t.name in f for f in conversation.findings)}
+    done = {o.tool for o in conversation.observations if o.is_done} | {
+        str(r.get("tool")) for r in conversation.reported if r.get("status") in ("ok", "replayed")
+    }
+    named = {
+        t.name
+        for t in conversation.tools
+        if any(t.name in f or t.name_text in f for f in conversation.findings)
+    }
     steps: list[PlannedStep] = []
     tried: set[str] = set(done)
     for goal in goals:

@@ -307,6 +307,8 @@ class Conversation:
     assistant_turns: int = 0
     findings: list[str] = field(default_factory=list)
     """Findings of a failed verification ("Verification failed: ..."), when the user sent one."""
+    reported: list[dict[str, Any]] = field(default_factory=list)
+    """Tool outcomes a re-planning request reports ("Tool outcomes so far: [...]")."""
 
     def tool(self, name: str) -> ToolOffer | None:
         """The offered tool of that name."""
@@ -374,11 +376,24 @@ def read_conversation(request: dict[str, Any]) -> Conversation:
         elif role == "user":
             text = text_of(message.get("content"))
             if text.lstrip().lower().startswith("verification failed"):
-                body = text.split(":", 1)[1] if ":" in text else ""
-                conversation.findings = [
-                    line.strip(" -*\t") for line in body.splitlines() if line.strip(" -*\t")
-                ]
+                _read_findings(conversation, text)
     return conversation
+
+
+def _read_findings(conversation: Conversation, text: str) -> None:
+    """The findings listed after "Verification failed:", and any outcomes reported with them."""
+    findings = []
+    for line in text.split(":", 1)[1].splitlines() if ":" in text else []:
+        stripped = line.strip()
+        if stripped.lower().startswith("tool outcomes so far:"):
+            try:
+                reported = json.loads(stripped.split(":", 1)[1])
+            except ValueError:
+                reported = []
+            conversation.reported = [r for r in reported if isinstance(r, dict)]
+        elif stripped.startswith(("-", "*")):
+            findings.append(stripped.strip(" -*\t"))
+    conversation.findings = findings
 
 
 def read_outcome(content: str) -> tuple[str, str, Any]:

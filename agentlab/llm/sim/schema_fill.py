@@ -141,7 +141,9 @@ def _fill_object(
             result[name] = None
             continue
         try:
-            value = _fill_value(name, prop, root, ctx, path=where, missing=missing)
+            value = _fill_value(
+                name, prop, root, ctx, path=where, missing=missing, nullable=nullable
+            )
         except _Missing as exc:
             if nullable:
                 value = None
@@ -166,6 +168,7 @@ def _fill_value(
     *,
     path: str,
     missing: list[str],
+    nullable: bool = False,
 ) -> Any:
     kind = schema.get("type")
     doc = str(schema.get("description", ""))
@@ -185,6 +188,12 @@ def _fill_value(
     if kind in ("integer", "number"):
         return _number(name, schema, ctx, is_integer=kind == "integer")
     if kind == "string" or "x-alternatives" in schema:
+        is_query = name.lower() in QUERY_NAMES
+        if nullable and not is_query and "pattern" not in schema and payload(ctx.text) is None:
+            value = _from_records(name, ctx, None)
+            if value is None:
+                raise _Missing  # nothing was said for an optional text: null
+            return value
         return _string(name, schema, ctx)
     raise _Missing
 
