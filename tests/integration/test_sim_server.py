@@ -61,31 +61,31 @@ async def _conversation(client: openai.AsyncOpenAI) -> None:
     first = await client.chat.completions.create(
         model="sim-large",
         messages=[{"role": "user", "content": RESTOCK}],
-        tools=TOOLS,  # type: ignore[arg-type]
+        tools=TOOLS,
         seed=11,
     )
     assert first.system_fingerprint is not None
     assert first.system_fingerprint.startswith("agentlab-simulator")
     assert first.choices[0].finish_reason == "tool_calls"
     [call] = first.choices[0].message.tool_calls or []
-    assert call.function.name == "find_supplier"  # type: ignore[union-attr]
-    assert json.loads(call.function.arguments) == {"query": "Nagoya"}  # type: ignore[union-attr]
+    assert call.function.name == "find_supplier"
+    assert json.loads(call.function.arguments) == {"query": "Nagoya"}
 
     result = {"tool": "find_supplier", "status": "ok", "message": "done", "untrusted_data": NAGOYA}
     second = await client.chat.completions.create(
         model="sim-large",
         messages=[
             {"role": "user", "content": RESTOCK},
-            first.choices[0].message.model_dump(exclude_none=True),  # type: ignore[list-item]
+            first.choices[0].message.model_dump(exclude_none=True),
             {"role": "tool", "tool_call_id": call.id, "content": json.dumps(result)},
         ],
-        tools=TOOLS,  # type: ignore[arg-type]
+        tools=TOOLS,
         seed=11,
     )
     [following] = second.choices[0].message.tool_calls or []
-    assert following.function.name == "check_inventory"  # type: ignore[union-attr]
+    assert following.function.name == "check_inventory"
     assert second.usage is not None
-    assert second.usage.prompt_tokens > first.usage.prompt_tokens  # type: ignore[union-attr]
+    assert second.usage.prompt_tokens > first.usage.prompt_tokens
     assert second.usage.prompt_tokens_details is not None
     assert second.usage.prompt_tokens_details.cached_tokens >= 1024
 
