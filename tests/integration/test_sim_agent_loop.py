@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from agentlab.llm import VERDICT_FORMAT, Verdict, response_format
 from agentlab.llm.sim import SimulatorPolicy
 from agentlab.policy import default_policy
 from agentlab.runtime import CallRequest
@@ -109,7 +110,16 @@ TASKS = [
 ]
 
 
-async def _run(task: Task, model: str, seed: int, app: Any) -> bool:
+@dataclass(frozen=True)
+class Ran:
+    """One run: did it do the task, what it answered, and every tool outcome it read."""
+
+    succeeded: bool
+    answer: str
+    evidence: list[dict[str, Any]]
+
+
+async def _run(task: Task, model: str, seed: int, app: Any) -> Ran:
     tools = [REGISTRY.get(name).openai_tool() for name in POLICY.use_cases[task.use_case].tools]
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": "You are an internal help-desk agent."},
@@ -118,12 +128,14 @@ async def _run(task: Task, model: str, seed: int, app: Any) -> bool:
     async with bench(app=app) as b:
         recorder = b.start(task=task.text, actor=task.actor)
         request = CallRequest(actor=task.actor, use_case=task.use_case)
+        evidence: list[dict[str, Any]] = []
         for _ in range(12):
             request_body = {"model": model, "messages": messages, "tools": tools, "seed": seed}
             body = SIM.respond(request_body).body
             message = body["choices"][0]["message"]
             if not message.get("tool_calls"):
-                return await task.succeeded(b, message["content"] or message["refusal"] or "")
+                answer = message["content"] or message["refusal"] or ""
+                return Ran(await task.succeeded(b, answer), answer, evidence)
             messages.append(
                 {"role": "assistant", "content": None, "tool_calls": message["tool_calls"]}
             )
@@ -142,24 +154,70 @@ async def _run(task: Task, model: str, seed: int, app: Any) -> bool:
                 messages.append(
                     {"role": "tool", "tool_call_id": call["id"], "content": outcome.for_model()}
                 )
-    return False  # never answered
+                evidence.append(json.loads(outcome.for_model()))
+    return Ran(False, "", evidence)  # never answered
+
+
+RUNS: dict[str, dict[str, list[Ran]]] = {}
+
+
+def _runs() -> dict[str, dict[str, list[Ran]]]:
+    """Every task in every variant for both profiles, run once per test session."""
+    if not RUNS:
+
+        async def scenario() -> None:
+            app = build_world_app()
+            for model in ("sim-large", "sim-small"):
+                RUNS[model] = {
+                    task.text: [await _run(task, model, seed, app) for seed in range(VARIANTS)]
+                    for task in TASKS
+                }
+
+        asyncio.run(scenario())
+    return RUNS
 
 
 def test_the_large_profile_completes_more_tasks_than_the_small_one() -> None:
-    async def scenario() -> dict[str, dict[str, int]]:
-        app = build_world_app()
-        done: dict[str, dict[str, int]] = {}
-        for model in ("sim-large", "sim-small"):
-            done[model] = {}
-            for task in TASKS:
-                wins = [await _run(task, model, seed, app) for seed in range(VARIANTS)]
-                done[model][task.text[:30]] = sum(wins)
-        return done
-
-    done = asyncio.run(scenario())
+    done = {
+        model: {text[:30]: sum(r.succeeded for r in runs) for text, runs in by_task.items()}
+        for model, by_task in _runs().items()
+    }
     large, small = sum(done["sim-large"].values()), sum(done["sim-small"].values())
     total = VARIANTS * len(TASKS)
     print(f"completed of {total}: large {large}, small {small}; by task: {done}")
     assert large > small + total // 10
     assert large >= 0.85 * total
     assert small >= 0.3 * total  # worse, not broken
+
+
+def _verdict(task: str, run: Ran) -> Verdict:
+    case = json.dumps({"task": task, "answer": run.answer, "evidence": run.evidence})
+    body = SIM.respond(
+        {
+            "model": "sim-large",
+            "messages": [{"role": "user", "content": case}],
+            "response_format": response_format(Verdict, VERDICT_FORMAT),
+        }
+    ).body
+    return Verdict.model_validate_json(body["choices"][0]["message"]["content"])
+
+
+def test_a_verifier_catches_the_claims_a_single_agent_lets_through() -> None:
+    claimed = [
+        (text, run)
+        for text, runs in _runs()["sim-small"].items()
+        for run in runs
+        if not run.succeeded and "completed successfully" in run.answer
+    ]
+    honest = [
+        (text, run) for text, runs in _runs()["sim-large"].items() for run in runs if run.succeeded
+    ]
+    caught = sum(not _verdict(text, run).passed for text, run in claimed)
+    passed = sum(_verdict(text, run).passed for text, run in honest)
+    print(
+        f"unsupported claims caught {caught} of {len(claimed)}; "
+        f"honest answers passed {passed} of {len(honest)}"
+    )
+    assert len(claimed) >= 5
+    assert caught >= 0.8 * len(claimed)
+    assert passed >= 0.9 * len(honest)
