@@ -19,7 +19,7 @@ app = typer.Typer(
 @app.command(name="serve")
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8765,
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8766,
     time_scale: Annotated[
         float,
         typer.Option(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from agentlab.cli import sim, world
 from agentlab.llm.sim import load_profiles
 
 DOC = Path(__file__).parents[4] / "docs" / "simulator.md"
@@ -31,3 +34,17 @@ def test_the_profile_table_shows_the_built_in_rates() -> None:
         cells = [cell.strip() for cell in row.strip("|").split("|")]
         assert float(cells[-2]) == getattr(profiles["sim-large"].errors, rate)
         assert float(cells[-1]) == getattr(profiles["sim-small"].errors, rate)
+
+
+def _default_port(command: Callable[..., object]) -> int:
+    return int(inspect.signature(command).parameters["port"].default)
+
+
+def test_the_simulator_serves_on_its_own_port_and_the_doc_names_it() -> None:
+    port = _default_port(sim.serve)
+    assert port == 8766
+    assert port != _default_port(world.serve)  # both servers can run side by side
+    text = DOC.read_text(encoding="utf-8")
+    assert f"--port {port}" in text
+    assert f"http://127.0.0.1:{port}/v1" in text
+    assert "8765" not in text
