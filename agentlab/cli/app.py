@@ -10,7 +10,18 @@ import typer
 from typer.core import TyperGroup
 
 from agentlab._version import __version__
-from agentlab.cli import approvals, audit, conversations, demo, policy, runs, sim, tools, world
+from agentlab.cli import (
+    approvals,
+    audit,
+    conversations,
+    demo,
+    policy,
+    run,
+    runs,
+    sim,
+    tools,
+    world,
+)
 from agentlab.cli._console import err_console
 from agentlab.core.errors import AgentlabError
 
@@ -35,6 +46,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command(name="demo")(demo.demo)
+app.command(name="run")(run.run)
+app.command(name="resume")(run.resume)
 app.add_typer(runs.app, name="runs")
 app.add_typer(tools.app, name="tools")
 app.add_typer(policy.app, name="policy")

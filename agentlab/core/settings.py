@@ -36,6 +36,28 @@ class Settings(BaseSettings):
     conversation_retention_days: int = Field(default=30, ge=1)
     """How long conversation text is kept; ``agentlab conversations purge`` enforces it."""
 
+    model: str = "sim-large"
+    """The model agents use: a simulator profile (``sim-large``, ``sim-small``) or, with
+    ``model_base_url``, the name an OpenAI-compatible endpoint knows."""
+    model_base_url: str | None = None
+    """An OpenAI-compatible endpoint (``https://.../v1``); None runs the bundled simulator
+    in-process, with no network and no key."""
+    model_api_key_env: str = "OPENAI_API_KEY"
+    """The environment variable that holds the endpoint's key; never put the key itself in
+    a file of the repository."""
+    world_url: str | None = None
+    """Where the tools' systems are (``agentlab world serve``); None runs the sandbox world
+    in-process."""
+    checkpoint_url: str | None = None
+    """Where agent graphs are checkpointed (default: ``<home>/checkpoints.duckdb``), so a
+    run waiting for approval survives a restart."""
+
+    def resolved_checkpoint_url(self) -> str:
+        """The checkpointer URL, defaulting to its own DuckDB file in ``home``."""
+        if self.checkpoint_url:
+            return self.checkpoint_url
+        return f"duckdb://{(self.home / 'checkpoints.duckdb').resolve()}"
+
     def resolved_store_url(self) -> str:
         """The store URL, defaulting to a DuckDB file in ``home``."""
         if self.store_url:

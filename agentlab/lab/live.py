@@ -1,0 +1,165 @@
+"""Live runs: an agent wired to a model endpoint and to the tools' systems.
+
+``open_live_agent`` assembles the parts a run needs -- the model (the simulator in-process by
+default, or any OpenAI-compatible endpoint), the LLM budget from the policy, the sandbox world
+(in-process, or a server at ``world_url``), the governed executor, the knowledge index for
+``chat_rag``, and the checkpointer -- and closes them again. Everything talks HTTP: the
+in-process parts are reached through ``httpx.ASGITransport``, so the real ``openai`` client
+and the tools' real HTTP code run either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+
+from agentlab.adapters import OpenAIChatModel, open_checkpointer, open_vector_index
+from agentlab.agents import Agent, StopConditions
+from agentlab.agents.context import Progress
+from agentlab.core.clock import Clock
+from agentlab.core.ids import IdFactory
+from agentlab.llm import LLMBudget
+from agentlab.llm.sim import build_sim_app
+from agentlab.policy import Policy, default_policy
+from agentlab.rag import HashingEmbedder, Retriever, load_corpus
+from agentlab.runtime import Executor, Reviewer
+from agentlab.store import EventStore
+from agentlab.store.audit import AuditLog
+from agentlab.store.conversation import ConversationLog
+from agentlab.tools import builtin_tools
+from agentlab.world import World, build_world_app
+
+SIM_PREFIX = "sim-"
+"""Model names that are the simulator's profiles."""
+SIM_BASE_URL = "http://simulator/v1"
+"""The base URL the in-process simulator answers on (it never leaves the process)."""
+
+
+@dataclass
+class LiveAgent:
+    """An agent with its parts, open until the ``open_live_agent`` block ends."""
+
+    agent: Agent
+    world: World | None
+    """The in-process sandbox world, to inspect (``diff()``) or fault; None for a remote one."""
+    model: OpenAIChatModel
+
+
+@asynccontextmanager
+async def open_live_agent(
+    config: str,
+    *,
+    store: EventStore,
+    model: str = "sim-large",
+    model_base_url: str | None = None,
+    model_api_key_env: str = "OPENAI_API_KEY",
+    world_url: str | None = None,
+    checkpoint_url: str = "memory",
+    policy: Policy | None = None,
+    audit: AuditLog | None = None,
+    conversation: ConversationLog | None = None,
+    reviewer: Reviewer | None = None,
+    limits: StopConditions | None = None,
+    seed: int | None = None,
+    progress: Progress | None = None,
+    clock: Clock | None = None,
+    ids: IdFactory | None = None,
+    sim_time_scale: float = 0.0,
+) -> AsyncIterator[LiveAgent]:
+    """Open an agent of ``config`` with everything it needs.
+
+    Args:
+        config: ``chat_rag``, ``single`` or ``multi``.
+        store: Where runs are recorded.
+        model: A simulator profile, or the endpoint's model name with ``model_base_url``.
+        model_base_url: An OpenAI-compatible endpoint; None runs the simulator in-process.
+        model_api_key_env: The variable holding the endpoint's key; the simulator's profiles
+            (``sim-*``) need none.
+        world_url: A running world (``agentlab world serve``); None runs one in-process.
+        checkpoint_url: Where graph state is checkpointed; ``memory`` lives as long as this
+            block, a DuckDB or PostgreSQL URL survives the process.
+        policy: The policy; the embedded default if None.
+        audit: Where decision points go; in memory if None.
+        conversation: Where prompts, answers and tool text go, encrypted.
+        reviewer: Answers approvals in-line (a suite's scripted reviewer); None leaves them to
+            the approval queue, and a run that needs one pauses.
+        limits: Stop conditions.
+        seed: Sent with every model request.
+        progress: Receives a line per model call, tool outcome and budget wait.
+        clock: Times events.
+        ids: Hands out ids (seeded ones make runs identical event for event).
+        sim_time_scale: How much of the simulator's modelled latency it really sleeps.
+    """
+    policy = policy or default_policy()
+    async with AsyncExitStack() as stack:
+        world = None
+        if world_url is None:
+            world = World(clock=clock)
+            world_http = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=build_world_app(world)), base_url="http://world"
+            )
+        else:
+            world_http = httpx.AsyncClient(base_url=world_url)
+        await stack.enter_async_context(world_http)
+        if model_base_url is None:
+            sim_http = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=build_sim_app(time_scale=sim_time_scale))
+            )
+            await stack.enter_async_context(sim_http)
+            chat_model = OpenAIChatModel(
+                model,
+                base_url=SIM_BASE_URL,
+                api_key_env=None,
+                http_client=sim_http,
+                budget=LLMBudget.from_policy(policy, on_wait=progress),
+                seed=seed,
+            )
+        else:
+            chat_model = OpenAIChatModel(
+                model,
+                base_url=model_base_url,
+                # the simulator's profiles (sim-*) take no key, wherever they are served
+                api_key_env=None if model.startswith(SIM_PREFIX) else model_api_key_env,
+                budget=LLMBudget.from_policy(policy, on_wait=progress),
+                seed=seed,
+            )
+        await stack.enter_async_context(chat_model)
+        executor = Executor(
+            tools=builtin_tools(),
+            policy=policy,
+            http=world_http,
+            audit=audit,
+            reviewer=reviewer,
+            clock=clock,
+            conversation=conversation,
+        )
+        checkpointer = await stack.enter_async_context(open_checkpointer(checkpoint_url))
+        retriever = _knowledge(stack) if config == "chat_rag" else None
+        agent = Agent(
+            config,
+            model=chat_model,
+            executor=executor,
+            store=store,
+            checkpointer=checkpointer,
+            retriever=retriever,
+            limits=limits,
+            conversation=conversation,
+            seed=seed,
+            progress=progress,
+            clock=clock,
+            ids=ids,
+        )
+        yield LiveAgent(agent, world, chat_model)
+
+
+def _knowledge(stack: AsyncExitStack) -> Retriever:
+    """The help-desk knowledge base in a throwaway exact index, with the hashing embedder."""
+    embedder = HashingEmbedder()
+    index = open_vector_index("memory://", embedder.dimension, embedder_name=embedder.name)
+    stack.callback(index.close)
+    retriever = Retriever(embedder, index)
+    retriever.index_documents(load_corpus())
+    return retriever
