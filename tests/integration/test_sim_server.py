@@ -12,15 +12,12 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
-import uvicorn
 
 from agentlab.llm.sim import build_sim_app
 from agentlab.tools import builtin_tools
@@ -35,26 +32,6 @@ DOCS = (
     'data_class="internal" trust="internal">\nUse the self-service portal at '
     "password.example.co.jp to reset a forgotten password.\n</document>\n</retrieved_documents>"
 )
-
-
-@pytest.fixture
-def sim_url() -> Iterator[str]:
-    """The simulator served by uvicorn on a free local port, for one test."""
-    config = uvicorn.Config(
-        build_sim_app(), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="sim-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the simulator server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 async def _conversation(client: openai.AsyncOpenAI) -> None:
