@@ -515,12 +515,14 @@ def _object_items(
     key_schema, _ = resolve(props.get(key, {}), root)
     regex = re.compile(str(key_schema.get("pattern", ".+")))
     taken = {str(v) for v in ctx.chosen.values()}
-    mentioned = [
+    found = [
         token
-        for token in re.findall(r"\b[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+\b", ctx.text)
+        for token in dict.fromkeys(re.findall(r"\b[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+\b", ctx.text))
         if regex.search(token) and token not in taken
     ]
-    lines = []
+    # "USB-C docking stations (DOCK-USB-C)": a token inside a longer one is a part of its name.
+    mentioned = [t for t in found if not any(t != other and t in other for other in found)]
+    lines: list[dict[str, Any]] = []
     for token in mentioned or [None]:
         sub = FillContext(
             text=_around(ctx.text, token) if token else ctx.text,
@@ -534,7 +536,21 @@ def _object_items(
         ctx.ambiguous.update(sub.ambiguous)
         if len(missing) == before and not sub.ambiguous:
             lines.append(line)
-    return lines
+    return _one_line_per(key, lines)
+
+
+def _one_line_per(key: str, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first line for each value of ``key``: one SKU is one line of an order."""
+    seen: set[str] = set()
+    kept = []
+    for line in lines:
+        value = line.get(key)
+        if value is not None and str(value) in seen:
+            continue
+        if value is not None:
+            seen.add(str(value))
+        kept.append(line)
+    return kept
 
 
 def _around(text: str, token: str) -> str:

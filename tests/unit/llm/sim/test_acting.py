@@ -129,6 +129,62 @@ def test_the_answer_cites_the_order_the_result_returned() -> None:
     assert "375.0" in text
 
 
+PACIFIC = {
+    "suppliers": [
+        {
+            "supplier_id": "SUP-000104",
+            "name": "Pacific IT Hardware",
+            "country": "US",
+            "is_active": True,
+            "skus": ["DOCK-USB-C", "ADAPTER-USBC-HDMI"],
+        }
+    ]
+}
+DOCKS = {
+    "items": [
+        {
+            "sku": "DOCK-USB-C",
+            "name": "USB-C docking station",
+            "on_hand": 1,
+            "reorder_point": 4,
+            "unit_price_usd": 189.0,
+            "supplier_id": "SUP-000104",
+        },
+        {
+            "sku": "ADAPTER-USBC-HDMI",
+            "name": "USB-C to HDMI adapter",
+            "on_hand": 20,
+            "reorder_point": 8,
+            "unit_price_usd": 19.0,
+            "supplier_id": "SUP-000104",
+        },
+    ]
+}
+
+
+def _order_after_lookups(task: str, *results: Any) -> dict[str, Any]:
+    history: list[dict[str, Any]] = []
+    for data in results:
+        history += result(ask(task, history=history), outcome("ok", data))
+    [(name, arguments)] = calls(ask(task, history=history))
+    assert name == "create_purchase_order"
+    return arguments
+
+
+def test_a_sku_whose_name_contains_another_id_is_one_order_line() -> None:
+    task = "Order 2 USB-C docking stations (DOCK-USB-C) from Pacific IT Hardware."
+    arguments = _order_after_lookups(task, PACIFIC, DOCKS)
+    assert arguments["supplier_id"] == "SUP-000104"
+    assert arguments["items"] == [{"sku": "DOCK-USB-C", "qty": 2}]
+
+
+def test_a_sku_named_twice_in_the_task_is_one_order_line() -> None:
+    task = "Order 5 TONER-BK-05 from SUP-000103; the TONER-BK-05 is for the floor-3 printer."
+    [(name, arguments)] = calls(ask(task))
+    assert name == "create_purchase_order"
+    assert arguments["items"] == [{"sku": "TONER-BK-05", "qty": 5}]
+
+
 def test_a_newly_invented_tool_is_chosen_from_its_description_and_filled_from_its_schema() -> None:
     tools = [*tools_named("search_kb", "create_ticket", "send_email"), BOOK_ROOM]
     body = ask(
