@@ -159,9 +159,18 @@ class Agent:
         """Carry on a run that waits for approval (once decided) or whose process died.
 
         Raises:
-            ConfigError: the checkpointer holds nothing for this run (it was pruned, or it
-                ran with another checkpointer).
+            ConfigError: the run is unknown or has finished, or the checkpointer holds nothing
+                for it (it ran with another checkpointer).
         """
+        events = self.store.read(run_id)
+        if not events:
+            raise ConfigError(f"no run {run_id} in {self.store.url}", hint="see store.run_ids()")
+        finished = project_run(events)
+        if finished.is_finished:
+            raise ConfigError(
+                f"run {run_id} has finished ({finished.status}); there is nothing to resume",
+                hint="start a new run for the task",
+            )
         config = {"configurable": {"thread_id": run_id}}
         snapshot = await self.graph.aget_state(config)
         if not snapshot.values:
