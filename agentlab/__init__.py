@@ -5,10 +5,12 @@ The names here are the notebook surface; everything else is importable from its 
 
 from agentlab._version import __version__ as __version__
 from agentlab.adapters import open_audit_log, open_store
+from agentlab.agents import Agent, StopConditions
 from agentlab.core.config import load_yaml_model
 from agentlab.core.errors import AgentlabError, ConfigError, PolicyViolation, ToolRejected
 from agentlab.core.records import Artifact, Run, Step
 from agentlab.lab import record_demo_run
+from agentlab.lab.live import open_live_agent
 from agentlab.policy import default_policy, load_policy
 from agentlab.runtime import ApprovalQueue, CallRequest, Executor
 from agentlab.store import EventStore, RunRecorder, RunState, project_run
@@ -17,6 +19,7 @@ from agentlab.tools import builtin_tools
 from agentlab.world import World, build_world_app
 
 __all__ = [
+    "Agent",
     "AgentlabError",
     "ApprovalQueue",
     "Artifact",
@@ -29,6 +32,7 @@ __all__ = [
     "RunRecorder",
     "RunState",
     "Step",
+    "StopConditions",
     "ToolRejected",
     "World",
     "build_world_app",
@@ -37,6 +41,7 @@ __all__ = [
     "load_policy",
     "load_yaml_model",
     "open_audit_log",
+    "open_live_agent",
     "open_store",
     "project_run",
     "record_demo_run",

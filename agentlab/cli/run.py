@@ -84,6 +84,9 @@ def run(  # noqa: PLR0917 -- typer passes each option as a parameter
     seed: Annotated[int | None, typer.Option(help="Sent with every model request.")] = None,
     max_steps: Annotated[int, typer.Option(help="Stop after this many tool calls.")] = 12,
     max_cost_usd: Annotated[float, typer.Option(help="Stop after spending this much.")] = 0.5,
+    max_wall_time_s: Annotated[
+        float, typer.Option(help="Stop after working this long (waits for people excluded).")
+    ] = 300.0,
 ) -> None:
     """Run one task through an agent configuration and show what happened.
 
@@ -94,7 +97,9 @@ def run(  # noqa: PLR0917 -- typer passes each option as a parameter
         raise ConfigError(
             f"--config {config!r} is unknown", hint=f"use one of {', '.join(CONFIGS)}"
         )
-    limits = StopConditions(max_steps=max_steps, max_cost_usd=max_cost_usd)
+    limits = StopConditions(
+        max_steps=max_steps, max_cost_usd=max_cost_usd, max_wall_time_s=max_wall_time_s
+    )
     result = asyncio.run(
         _run(
             task,
