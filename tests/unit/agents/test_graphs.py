@@ -267,3 +267,26 @@ def test_chat_rag_retrieves_only_what_the_actor_may_read_and_records_it() -> Non
                 assert result.state.steps == {}
 
     run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("limits", "reason"),
+    [
+        (StopConditions(max_cost_usd=0.0025), "stopped: max_cost_usd (0.0025) reached"),
+        (StopConditions(max_model_calls=2), "stopped: max_model_calls (2) reached"),
+        (StopConditions(max_wall_time_s=1e-9), "stopped: max_wall_time_s (1e-09) reached"),
+    ],
+)
+def test_each_stop_condition_ends_the_run_with_its_reason(
+    limits: StopConditions, reason: str
+) -> None:
+    async def scenario() -> None:
+        async with bench() as b, open_checkpointer("memory") as saver:
+            model = ScriptedModel([[("find_supplier", {"query": "toner"})]] * 10)
+            result = await agent(b, "single", model, saver, limits=limits).arun(
+                "Find toner suppliers", actor="alice", use_case="procurement"
+            )
+            assert result.state.status == "failed"
+            assert b.store.read(result.run_id)[-1].reason == reason  # type: ignore[union-attr]
+
+    run(scenario())
