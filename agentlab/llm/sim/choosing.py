@@ -19,8 +19,10 @@ from agentlab.llm.sim.reading import (
     clauses,
     concepts,
     content_words,
+    is_how_to,
     is_question,
     properties,
+    without_how_to,
 )
 from agentlab.llm.sim.schema_fill import payload, resolve
 
@@ -46,6 +48,9 @@ class Goal:
 def score_tool(tool: ToolOffer, text: str) -> float:
     """How well ``tool`` fits ``text``: shared concepts, weighted by where the tool names them."""
     wanted = concepts(text)
+    if is_how_to(text):
+        # a procedure is looked up in the how-tos; "fix" in "how do I fix it" is no action
+        wanted = concepts(without_how_to(text)) | {"knowledge"}
     implied = {"search", "knowledge"} - wanted if is_question(text) else set()
     name_c, desc_c, param_c = (
         concepts(tool.name_text),

@@ -36,7 +36,7 @@ purchase: purchase purchases order orders ordering ordered reorder restock reple
   procure procurement po pos
 send: send sends sent email emails emailed mail mailing e-mail notify inform message forward
   write
-ticket: ticket tickets incident issue case helpdesk help-desk
+ticket: ticket tickets incident issue case helpdesk help-desk request requests
 create: create creates created open opens opening raise file log new
 comment: comment comments commented note notes remark reply
 status: status close closed closing resolve resolved resolution reopen pending hold
@@ -57,6 +57,38 @@ for _line in re.sub(r"\n\s+", " ", _LEXICON).strip().splitlines():
     _name, _words = _line.split(":", 1)
     for _word in _words.split():
         CONCEPT_OF.setdefault(_word, _name)
+
+# Ways of asking to buy that need no ordering word. Followed by a quantity and an item
+# ("we need 30 packs of A4 paper", "please get us 5 mice", "top up the toner with 10"),
+# they ask for a purchase; without one ("we need to talk") they do not.
+_PURCHASE_REQUEST_TEXT = """
+    we need | we'll need | we will need | we still need | i need | need
+    please get us | get us | get me | can you get us | could you get us
+    buy | purchase | order | reorder | re-order | restock | replenish
+    top up | top-up | stock up on | pick up | bring in
+"""
+_PURCHASE_REQUEST = re.compile(
+    r"\b(?:"
+    + "|".join(
+        re.escape(phrase.strip()).replace(r"\ ", r"\s+")
+        for phrase in _PURCHASE_REQUEST_TEXT.replace("\n", "|").split("|")
+        if phrase.strip()
+    )
+    + r")\b(?:\s+\S+){0,4}?\s+\(?\d+\)?\s+[A-Za-z]",
+    re.IGNORECASE,
+)
+
+# Phrases whose verb means something else ("the printer does not show up" asks for no search).
+_IDIOMS = re.compile(r"\b(show|turn|pop|set)\s+up\b", re.IGNORECASE)
+
+# How-to questions: answered from how-tos and policies, not from records of past cases. The
+# verb after "how do I" is the requester's to do ("how do I fix it?" asks for no status change).
+_HOW_TO = re.compile(
+    r"\b(?:how (?:do|can|could|should|would|must) (?:i|we|you|one)(?: best)?(?: \w+)?|"
+    r"how to(?: \w+)?|what (?:should|do|can|could|must) (?:i|we) do|"
+    r"what(?:'s| is) the (?:fix|procedure|way)|is there a way to(?: \w+)?)\b",
+    re.IGNORECASE,
+)
 
 ACTION_CONCEPTS = frozenset(
     {"purchase", "send", "create", "comment", "status", "search", "workflow", "book"}
@@ -111,13 +143,30 @@ def stems(text: str) -> set[str]:
 def concepts(text: str) -> set[str]:
     """The concepts ``text`` speaks of: lexicon concepts, and the stems of other words."""
     found: set[str] = set()
-    for word in content_words(text):
+    for word in content_words(_IDIOMS.sub(r"\1up", text)):
         for part in (word, *word.split("-")):
             concept = CONCEPT_OF.get(part) or CONCEPT_OF.get(stem(part))
             found.add(concept or stem(part))
     if EMAIL.search(text):
         found.add("send")
+    if asks_to_buy(text):
+        found.add("purchase")
     return found
+
+
+def asks_to_buy(text: str) -> bool:
+    """True when ``text`` asks for a quantity of an item ("we need 30 packs of paper")."""
+    return bool(_PURCHASE_REQUEST.search(text))
+
+
+def is_how_to(text: str) -> bool:
+    """True for a question about how to do something ("how do I ...", "what should I do?")."""
+    return bool(_HOW_TO.search(text))
+
+
+def without_how_to(text: str) -> str:
+    """``text`` without its how-to phrase and the verb in it: what the question is about."""
+    return _HOW_TO.sub(" ", text)
 
 
 def overlap(a: str, b: str) -> int:
@@ -167,7 +216,7 @@ def clauses(task: str) -> list[str]:
     return [
         p.strip(" ,.")
         for p in parts
-        if p and (content_words(p) or EMAIL.search(p) or IDENT.search(p))
+        if p and (content_words(p) or EMAIL.search(p) or IDENT.search(p) or is_how_to(p))
     ]
 
 

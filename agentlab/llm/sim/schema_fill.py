@@ -370,7 +370,9 @@ class _Ambiguous(_Missing):
 
 def _query(doc: str, schema: dict[str, Any], ctx: FillContext) -> str:
     if re.search(r"\bname\b", doc, re.I):
-        names = proper_nouns(ctx.text)
+        found = proper_nouns(ctx.text)
+        # "A4" in "A4 paper from Osaka Paper Works" is a size, not a name
+        names = [n for n in found if not re.search(r"[0-9]", n)] or found
         if names:
             return _clip(names[0], schema)
         if "empty" in doc.lower():
@@ -554,9 +556,19 @@ def _one_line_per(key: str, lines: list[dict[str, Any]]) -> list[dict[str, Any]]
 
 
 def _around(text: str, token: str) -> str:
-    """The words near ``token``: its quantity comes just before it."""
+    """The words that go with ``token``, its quantity among them.
+
+    From the number just before it ("order 5 X"), or else up to the next id after it ("top
+    up X with 30 packs").
+    """
     index = text.find(token)
-    return text[max(index - 30, 0) : index + len(token)]
+    before = text[max(index - 30, 0) : index].split()
+    counted = [i for i, word in enumerate(before) if numbers(word)]
+    if counted:
+        return " ".join([*before[counted[-1] :], token])
+    after = text[index + len(token) : index + len(token) + 40]
+    following = re.search(r"\b[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+\b", after)
+    return token + (after[: following.start()] if following else after)
 
 
 def _scalar(text: str) -> Any:

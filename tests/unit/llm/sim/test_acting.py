@@ -185,6 +185,45 @@ def test_a_sku_named_twice_in_the_task_is_one_order_line() -> None:
     assert arguments["items"] == [{"sku": "TONER-BK-05", "qty": 5}]
 
 
+def test_saying_what_we_need_with_a_quantity_and_an_item_is_a_purchase_request() -> None:
+    osaka = {"suppliers": [{"supplier_id": "SUP-000102", "name": "Osaka Paper Works"}]}
+    for task in (
+        "We need 30 packs of A4 paper (PAPER-A4-500) from Osaka Paper Works.",
+        "Please get us 30 packs of PAPER-A4-500 from Osaka Paper Works.",
+        "Top up PAPER-A4-500 with 30 packs from Osaka Paper Works.",
+        "Buy 30 PAPER-A4-500 from Osaka Paper Works.",
+    ):
+        first = ask(task)
+        assert calls(first) == [("find_supplier", {"query": "Osaka"})], task
+        arguments = _order_after_lookups(task, osaka)
+        assert arguments["supplier_id"] == "SUP-000102"
+        assert arguments["items"] == [{"sku": "PAPER-A4-500", "qty": 30}], task
+
+
+def test_needing_something_without_a_quantity_or_an_item_is_not_an_order() -> None:
+    for task in ("We need to talk about the printer.", "I need help with my laptop."):
+        assert "create_purchase_order" not in [name for name, _ in calls(ask(task))]
+
+
+def test_a_how_to_question_is_answered_from_the_knowledge_base_not_from_tickets() -> None:
+    tools = tools_named(
+        "search_kb", "search_tickets", "create_ticket", "add_ticket_comment", "set_ticket_status"
+    )
+    for task in (
+        "The printer does not show up on my laptop. What should I do?",
+        "My laptop does not show up on the Wi-Fi. How do I fix it?",
+    ):
+        [(name, arguments)] = calls(ask(task, tools=tools))
+        assert name == "search_kb", task
+        assert "laptop" in arguments["query"].lower()
+    for task in (
+        "What is the status of the SAP password reset ticket?",
+        "How do I check the status of my laptop request?",
+    ):
+        [(name, _)] = calls(ask(task, tools=tools))
+        assert name == "search_tickets", task
+
+
 def test_a_newly_invented_tool_is_chosen_from_its_description_and_filled_from_its_schema() -> None:
     tools = [*tools_named("search_kb", "create_ticket", "send_email"), BOOK_ROOM]
     body = ask(
