@@ -125,6 +125,8 @@ class Executor:
         sleep: How to wait between retries (``asyncio.sleep``; tests pass a recorder).
         conversation: Where the text the model reads (tool results) is kept, encrypted and
             apart from the events; None keeps it nowhere.
+        resources: Services some tools need besides HTTP (a browser, a command sandbox, a
+            credential vault), by name; a tool reads one with ``ctx.resource(name, kind)``.
     """
 
     def __init__(
@@ -139,8 +141,10 @@ class Executor:
         clock: Clock | None = None,
         sleep: Sleep = asyncio.sleep,
         conversation: ConversationLog | None = None,
+        resources: Mapping[str, object] | None = None,
     ) -> None:
         self.tools = tools
+        self.resources: Mapping[str, object] = dict(resources or {})
         self.policy = policy
         self.audit = audit if audit is not None else MemoryAuditLog()
         if caps is None:
@@ -428,6 +432,9 @@ class _Call:
             data_classes=self._data_classes(),
             is_dry_run=is_dry_run,
             idempotency_key=self.state.step.idempotency_key if spec.is_write else None,
+            run_id=self.recorder.run_id,
+            step_id=self.step_id,
+            resources=executor.resources,
         )
         attempt = 1
         while True:

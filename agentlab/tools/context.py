@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 import httpx
 from pydantic import JsonValue
 
-from agentlab.core.errors import ToolRejected
+from agentlab.core.errors import ConfigError, ToolRejected
 from agentlab.tools.errors import ToolUnavailable
+
+T = TypeVar("T")
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 """HTTP answers that say "try again later" rather than "this call is wrong"."""
@@ -29,6 +33,29 @@ class ToolContext:
     """True for the preview; the executor sets False only for an approved commit."""
     idempotency_key: str | None = None
     """The step's key, sent with every write so the system itself refuses a second effect."""
+    run_id: str | None = None
+    """The run the call belongs to: what per-run limits (a browser's actions) count by."""
+    step_id: str | None = None
+    """The step being carried out."""
+    resources: Mapping[str, object] = field(default_factory=dict)
+    """Services other than HTTP that some tools need -- a browser, a command sandbox, a
+    credential vault -- by name, as the executor was given them."""
+
+    def resource(self, name: str, kind: type[T]) -> T:
+        """The resource ``name``, checked to be a ``kind``.
+
+        Raises:
+            ConfigError: the executor was built without it: a set-up mistake, not something
+                the model can fix or a retry can wait out.
+        """
+        found = self.resources.get(name)
+        if not isinstance(found, kind):
+            raise ConfigError(
+                f"a tool needs the {name!r} resource ({kind.__name__}), and the executor was "
+                "built without it",
+                hint=f"pass it as Executor(resources={{{name!r}: ...}}), or do not offer the tool",
+            )
+        return found
 
     async def request(
         self,
