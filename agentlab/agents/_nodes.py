@@ -62,7 +62,10 @@ async def ask(
         said = json.dumps(response.as_message(), ensure_ascii=False)
         ctx.conversation.append(ctx.recorder.run_id, "assistant", said, at=ctx.executor.clock.now())
     simulated = " (simulator)" if response.is_simulated else ""
-    what = ", ".join(c.name for c in response.tool_calls) or response.finish_reason
+    structured = (response_format or {}).get("json_schema", {}).get("name")
+    what = ", ".join(c.name for c in response.tool_calls) or structured or "answer"
+    if response.refusal is not None:
+        what = "refusal"
     ctx.say(f"{node}: {response.model}{simulated} -> {what} (${response.cost_usd:.4f})")
     return response
 
