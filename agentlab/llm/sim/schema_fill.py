@@ -19,6 +19,7 @@ from typing import Any
 from agentlab.llm.sim.reading import (
     ACTION_CONCEPTS,
     CONCEPT_OF,
+    IDENT,
     Observation,
     content_words,
     emails,
@@ -316,8 +317,10 @@ def _patterned(name: str, pattern: str, ctx: FillContext) -> str:
     for token in tokens:
         if token in taken or not regex.search(token):
             continue
-        looks_like_id = bool(prefix) or bool(
-            re.search(r"[0-9]", token) and re.search(r"[-.]", token)
+        looks_like_id = (
+            bool(prefix)
+            or bool(IDENT.fullmatch(token))  # a code in capitals: ADAPTER-USBC-HDMI
+            or bool(re.search(r"[0-9]", token) and re.search(r"[-.]", token))
         )
         if looks_like_id:
             record = next((r for r in ctx.fact_records() if r.get(name) == token), None)
@@ -562,7 +565,7 @@ def _around(text: str, token: str) -> str:
     up X with 30 packs").
     """
     index = text.find(token)
-    before = text[max(index - 30, 0) : index].split()
+    before = IDENT.sub(" ", text[max(index - 30, 0) : index]).split()  # other ids are not its
     counted = [i for i, word in enumerate(before) if numbers(word)]
     if counted:
         return " ".join([*before[counted[-1] :], token])
