@@ -1,0 +1,583 @@
+"""Command sandboxes: gVisor (``runsc``) first, bubblewrap (``bwrap``) when gVisor cannot start.
+
+Both give a command the same view: the host's system directories (``/usr``, ``/etc`` and the
+``/bin``, ``/lib`` ... links or directories) read-only, ``/proc``, a minimal ``/dev``, and one
+writable directory, ``/scratch``, fresh for each call and deleted after it. There is no
+network (an empty network namespace: loopback only), no ``/tmp``, no host home or work
+directories, and the command runs as ``nobody`` when the host side runs as root.
+
+What is enforced where:
+
+* gVisor: an OCI bundle run with ``runsc run`` (``runsc do`` mounts the host root with a
+  writable overlay and cannot bind one writable directory). The root is an empty read-only
+  directory holding only mount points -- binding over the host root would let runsc's gofer
+  create mount points on the host. ``--network=none``; ``--overlay2=none`` so writes fail
+  instead of landing in a memory overlay; ``RLIMIT_AS`` and ``RLIMIT_FSIZE`` per process
+  (gVisor's kernel enforces them); and, where the host's cgroups allow it, a memory and
+  process-count cgroup on the whole sandbox (gVisor's own kernel included).
+* bubblewrap: the same view from a tmpfs root remounted read-only, ``--unshare-all``
+  (network, PID, IPC, UTS, user, cgroup namespaces), ``--die-with-parent``,
+  ``--new-session``; ``RLIMIT_AS`` and ``RLIMIT_FSIZE`` through ``prlimit``. As root it
+  first drops to ``nobody`` with ``setpriv`` so the user namespace maps to an unprivileged
+  host user. There is no whole-sandbox memory cap: the limit is per process.
+
+At the time limit the whole sandbox is killed (``runsc kill`` and ``runsc delete --force``;
+bubblewrap's process group, whose PID namespace dies with it) and the result says
+``timed_out``. Output beyond the cap is read and dropped, and the result says so.
+
+:func:`open_command_sandbox` probes gVisor once with a trivial command and falls back to
+bubblewrap, recording why; when neither starts it raises :class:`SandboxUnavailable`. There
+is no unconfined fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import tempfile
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from agentlab.core.errors import AgentlabError
+from agentlab.tools.shell import SCRATCH_DIR, CommandResult, SandboxKind, ScratchFile
+
+log = logging.getLogger(__name__)
+
+SYSTEM_DIRS = ("usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
+"""Top-level host directories the sandbox sees read-only (those that exist)."""
+
+NOBODY = 65534
+"""The uid and gid a command runs as when the host side is root."""
+
+SANDBOX_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+    "HOME": SCRATCH_DIR,
+    "TMPDIR": SCRATCH_DIR,
+    "LANG": "C.UTF-8",
+}
+"""The command's whole environment: nothing of the host's (no keys, no tokens) gets in."""
+
+MAX_OUTPUT_BYTES = 64 * 1024
+"""Bytes of stdout and of stderr kept per call; the rest is read and dropped."""
+MAX_FILE_BYTES = 64 * 1024 * 1024
+"""Largest file a command may write (``RLIMIT_FSIZE``)."""
+MAX_PROCESSES = 128
+"""Processes in one gVisor sandbox, where cgroups are available."""
+SANDBOX_OVERHEAD_MB = 256
+"""Memory for gVisor's own kernel on top of the command's, in the whole-sandbox cgroup."""
+MAX_SCRATCH_LISTING = 50
+_GRACE_S = 5.0
+"""How long to wait for pipes and processes after a kill before giving up on them."""
+
+
+class SandboxUnavailable(AgentlabError):
+    """No sandbox could start; commands are not run at all (never unconfined)."""
+
+    code = "SANDBOX_UNAVAILABLE"
+
+
+@dataclass(frozen=True)
+class _Call:
+    argv: list[str]
+    stdin: str | None
+    timeout_s: float
+    memory_mb: int
+
+
+@dataclass(frozen=True)
+class _Finished:
+    exit_code: int | None
+    stdout: bytes
+    stderr: bytes
+    stdout_truncated: bool
+    stderr_truncated: bool
+    timed_out: bool
+    killed: bool
+
+
+class _Sandbox:
+    """What both backends share: the scratch directory, limits, output caps, the kill."""
+
+    kind: ClassVar[SandboxKind]
+
+    def __init__(
+        self,
+        *,
+        system_dirs: Sequence[str] = SYSTEM_DIRS,
+        max_output_bytes: int = MAX_OUTPUT_BYTES,
+        max_file_bytes: int = MAX_FILE_BYTES,
+        fallback_reason: str | None = None,
+    ) -> None:
+        self.system_dirs = tuple(system_dirs)
+        self.max_output_bytes = max_output_bytes
+        self.max_file_bytes = max_file_bytes
+        self.fallback_reason = fallback_reason
+        self._as_nobody = os.geteuid() == 0
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: str | None = None,
+        timeout_s: float,
+        memory_mb: int,
+    ) -> CommandResult:
+        """Run ``argv`` in a fresh sandbox; see :class:`agentlab.tools.shell.CommandSandbox`."""
+        if not argv:
+            raise ValueError("argv is empty: give at least the program to run")
+        work = Path(tempfile.mkdtemp(prefix=f"agentlab-{self.kind}-"))
+        try:
+            scratch = work / "scratch"
+            scratch.mkdir()
+            if self._as_nobody:
+                os.chown(scratch, NOBODY, NOBODY)
+                work.chmod(0o711)  # nobody may pass through to scratch, not list the rest
+            call = _Call(list(argv), stdin, timeout_s, memory_mb)
+            finished = await self._run_in(work, scratch, call)
+            files = _list_scratch(scratch)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return CommandResult(
+            exit_code=finished.exit_code,
+            stdout=finished.stdout.decode("utf-8", errors="replace"),
+            stderr=finished.stderr.decode("utf-8", errors="replace"),
+            timed_out=finished.timed_out,
+            killed=finished.killed,
+            sandbox=self.kind,
+            stdout_truncated=finished.stdout_truncated,
+            stderr_truncated=finished.stderr_truncated,
+            fallback_reason=self.fallback_reason,
+            scratch_files=files,
+        )
+
+    async def _run_in(self, work: Path, scratch: Path, call: _Call) -> _Finished:
+        raise NotImplementedError
+
+    def _visible_dirs(self) -> list[tuple[str, str | None]]:
+        """(name, link target or None) for each system directory the host has."""
+        found: list[tuple[str, str | None]] = []
+        for name in self.system_dirs:
+            path = Path("/") / name
+            if path.is_symlink():
+                found.append((name, os.readlink(path)))
+            elif path.is_dir():
+                found.append((name, None))
+        return found
+
+    async def _supervise(
+        self,
+        command: list[str],
+        call: _Call,
+        *,
+        kill: _Killer,
+    ) -> _Finished:
+        """Start ``command`` in its own session, cap its output, kill it at the deadline."""
+        stdin, timeout_s = call.stdin, call.timeout_s
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        assert process.stdout is not None
+        assert process.stderr is not None
+        readers = [
+            asyncio.ensure_future(_read_capped(process.stdout, self.max_output_bytes)),
+            asyncio.ensure_future(_read_capped(process.stderr, self.max_output_bytes)),
+        ]
+        if stdin is not None:
+            feeder = asyncio.ensure_future(_feed(process, stdin.encode()))
+        timed_out = False
+        try:
+            await asyncio.wait_for(process.wait(), timeout_s)
+        except TimeoutError:
+            timed_out = True
+            await kill(process)
+        finally:
+            if process.returncode is None:  # cancelled: never leave the sandbox running
+                await kill(process)
+        if stdin is not None:
+            feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feeder
+        done, pending = await asyncio.wait(readers, timeout=_GRACE_S)
+        for reader in pending:
+            reader.cancel()
+        (out, out_cut), (err, err_cut) = [
+            reader.result() if reader in done else (b"", True) for reader in readers
+        ]
+        code = process.returncode
+        killed = timed_out or (code is not None and code < 0) or code == 128 + signal.SIGKILL
+        return _Finished(
+            exit_code=None if timed_out or (code is not None and code < 0) else code,
+            stdout=out,
+            stderr=err,
+            stdout_truncated=out_cut,
+            stderr_truncated=err_cut,
+            timed_out=timed_out,
+            killed=killed,
+        )
+
+
+class _Killer:
+    """Kills a sandbox and everything in it; each backend knows how."""
+
+    async def __call__(self, process: asyncio.subprocess.Process) -> None:
+        _kill_group(process)
+        await _reap(process)
+
+
+class GVisorSandbox(_Sandbox):
+    """Commands under gVisor: ``runsc run`` over a generated OCI bundle.
+
+    Args:
+        runsc: The ``runsc`` program (a name on ``PATH`` or a path).
+        use_cgroups: Also cap the whole sandbox's memory and processes with a cgroup;
+            :func:`open_command_sandbox` turns this off where the host has no cgroups.
+        platform: gVisor's platform (``ptrace``, ``systrap``, ``kvm``); None for runsc's
+            default.
+        system_dirs: Top-level host directories shown read-only.
+        max_output_bytes: Bytes of stdout and of stderr kept.
+        max_file_bytes: Largest file the command may write.
+        fallback_reason: Set when this sandbox stands in for another.
+    """
+
+    kind: ClassVar[SandboxKind] = "gvisor"
+
+    def __init__(
+        self,
+        *,
+        runsc: str = "runsc",
+        use_cgroups: bool = True,
+        platform: str | None = None,
+        system_dirs: Sequence[str] = SYSTEM_DIRS,
+        max_output_bytes: int = MAX_OUTPUT_BYTES,
+        max_file_bytes: int = MAX_FILE_BYTES,
+        fallback_reason: str | None = None,
+    ) -> None:
+        super().__init__(
+            system_dirs=system_dirs,
+            max_output_bytes=max_output_bytes,
+            max_file_bytes=max_file_bytes,
+            fallback_reason=fallback_reason,
+        )
+        self.runsc = runsc
+        self.use_cgroups = use_cgroups
+        self.platform = platform
+
+    def bundle(
+        self, work: Path, scratch: Path, argv: list[str], memory_mb: int
+    ) -> dict[str, object]:
+        """The OCI ``config.json`` for one call, creating its empty root under ``work``."""
+        rootfs, empty = work / "rootfs", work / "empty"
+        rootfs.mkdir()
+        empty.mkdir()
+        mounts: list[dict[str, object]] = [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {
+                "destination": "/dev",
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["nosuid", "noexec", "mode=755"],
+            },
+        ]
+        for name, link in self._visible_dirs():
+            if link is not None:
+                (rootfs / name).symlink_to(link)
+                continue
+            (rootfs / name).mkdir()
+            mounts.append(_bind(f"/{name}", f"/{name}", writable=False))
+        # gVisor mounts a writable tmpfs on /tmp unless the spec mounts something there.
+        for name in ("proc", "dev", "tmp", SCRATCH_DIR.strip("/")):
+            (rootfs / name).mkdir(exist_ok=True)
+        mounts.append(_bind("/tmp", str(empty), writable=False))
+        mounts.append(_bind(SCRATCH_DIR, str(scratch), writable=True))
+        memory = memory_mb * 1024 * 1024
+        config: dict[str, object] = {
+            "ociVersion": "1.0.0",
+            "process": {
+                "terminal": False,
+                "user": {"uid": NOBODY, "gid": NOBODY},
+                "args": argv,
+                "env": [f"{key}={value}" for key, value in SANDBOX_ENV.items()],
+                "cwd": SCRATCH_DIR,
+                "rlimits": [
+                    {"type": "RLIMIT_AS", "hard": memory, "soft": memory},
+                    {
+                        "type": "RLIMIT_FSIZE",
+                        "hard": self.max_file_bytes,
+                        "soft": self.max_file_bytes,
+                    },
+                ],
+                "noNewPrivileges": True,
+                "capabilities": {
+                    key: []
+                    for key in ("bounding", "effective", "inheritable", "permitted", "ambient")
+                },
+            },
+            "root": {"path": str(rootfs), "readonly": True},
+            "hostname": "sandbox",
+            "mounts": mounts,
+            "linux": {
+                "namespaces": [
+                    {"type": kind} for kind in ("pid", "network", "ipc", "uts", "mount")
+                ],
+            },
+        }
+        if self.use_cgroups:
+            total = (memory_mb + SANDBOX_OVERHEAD_MB) * 1024 * 1024
+            config["linux"]["resources"] = {  # type: ignore[index]
+                "memory": {"limit": total},
+                "pids": {"limit": MAX_PROCESSES},
+            }
+        return config
+
+    def command(self, work: Path, container_id: str) -> list[str]:
+        """The ``runsc run`` command line for the bundle in ``work``."""
+        flags = [f"--root={work / 'state'}", "--network=none", "--overlay2=none"]
+        if not self.use_cgroups:
+            flags.append("--ignore-cgroups")
+        if self.platform:
+            flags.append(f"--platform={self.platform}")
+        return [self.runsc, *flags, "run", f"--bundle={work}", container_id]
+
+    async def _run_in(self, work: Path, scratch: Path, call: _Call) -> _Finished:
+        config = self.bundle(work, scratch, call.argv, call.memory_mb)
+        (work / "config.json").write_text(json.dumps(config))
+        container_id = f"agentlab-{uuid.uuid4().hex[:16]}"
+        kill = _RunscKiller(self.runsc, work / "state", container_id)
+        try:
+            return await self._supervise(self.command(work, container_id), call, kill=kill)
+        finally:
+            await kill.delete()
+
+
+class _RunscKiller(_Killer):
+    def __init__(self, runsc: str, state: Path, container_id: str) -> None:
+        self._base = [runsc, f"--root={state}"]
+        self._id = container_id
+        self._state = state
+
+    async def __call__(self, process: asyncio.subprocess.Process) -> None:
+        await _quiet([*self._base, "kill", "--all", self._id, "KILL"])
+        _kill_group(process)
+        await _reap(process)
+
+    async def delete(self) -> None:
+        """Remove the container's state (and its cgroup), whatever became of it."""
+        if self._state.exists():
+            await _quiet([*self._base, "delete", "--force", self._id])
+
+
+class BubblewrapSandbox(_Sandbox):
+    """Commands under bubblewrap (Debian's ``bubblewrap``), when gVisor cannot start.
+
+    Args:
+        bwrap: The ``bwrap`` program (a name on ``PATH`` or a path).
+        system_dirs: Top-level host directories shown read-only.
+        max_output_bytes: Bytes of stdout and of stderr kept.
+        max_file_bytes: Largest file the command may write.
+        fallback_reason: Why this stands in for gVisor; every result carries it.
+    """
+
+    kind: ClassVar[SandboxKind] = "bubblewrap"
+
+    def __init__(
+        self,
+        *,
+        bwrap: str = "bwrap",
+        system_dirs: Sequence[str] = SYSTEM_DIRS,
+        max_output_bytes: int = MAX_OUTPUT_BYTES,
+        max_file_bytes: int = MAX_FILE_BYTES,
+        fallback_reason: str | None = None,
+    ) -> None:
+        super().__init__(
+            system_dirs=system_dirs,
+            max_output_bytes=max_output_bytes,
+            max_file_bytes=max_file_bytes,
+            fallback_reason=fallback_reason,
+        )
+        self.bwrap = bwrap
+
+    def command(self, scratch: Path, argv: list[str], memory_mb: int) -> list[str]:
+        """The full command line: rlimits, the drop to ``nobody`` as root, then bwrap."""
+        memory = memory_mb * 1024 * 1024
+        limits = ["prlimit", f"--as={memory}", f"--fsize={self.max_file_bytes}", "--"]
+        drop = []
+        if self._as_nobody:
+            drop = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"]
+        view = ["--tmpfs", "/"]
+        for name, link in self._visible_dirs():
+            view += (
+                ["--symlink", link, f"/{name}"] if link else ["--ro-bind", f"/{name}", f"/{name}"]
+            )
+        env = ["--clearenv"]
+        for key, value in SANDBOX_ENV.items():
+            env += ["--setenv", key, value]
+        return [
+            *limits,
+            *drop,
+            self.bwrap,
+            "--unshare-all",
+            "--die-with-parent",
+            "--new-session",
+            "--hostname",
+            "sandbox",
+            *view,
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--bind",
+            str(scratch),
+            SCRATCH_DIR,
+            "--remount-ro",
+            "/",
+            "--chdir",
+            SCRATCH_DIR,
+            *env,
+            "--",
+            *argv,
+        ]
+
+    async def _run_in(self, work: Path, scratch: Path, call: _Call) -> _Finished:
+        command = self.command(scratch, call.argv, call.memory_mb)
+        return await self._supervise(command, call, kill=_Killer())
+
+
+async def probe(sandbox: _Sandbox) -> str | None:
+    """Run a trivial command in ``sandbox``; None if it worked, else what went wrong."""
+    try:
+        result = await sandbox.run(["/bin/echo", "sandbox-ok"], timeout_s=30, memory_mb=256)
+    except OSError as exc:  # the program is missing or cannot be executed
+        return f"{type(exc).__name__}: {exc}"
+    if result.exit_code == 0 and result.stdout.strip() == "sandbox-ok":
+        return None
+    detail = (result.stderr.strip() or result.stdout.strip())[-400:]
+    if result.timed_out:
+        detail = "the probe did not finish in 30 s"
+    return f"exit code {result.exit_code}: {detail or 'no output'}"
+
+
+async def aopen_command_sandbox(
+    prefer: SandboxKind = "gvisor",
+    *,
+    runsc: str = "runsc",
+    bwrap: str = "bwrap",
+) -> GVisorSandbox | BubblewrapSandbox:
+    """Probe the sandboxes once and return the first that runs a trivial command.
+
+    gVisor is tried with a whole-sandbox cgroup, then without one (the host may have no
+    writable cgroups), then bubblewrap. A fallback's reason is carried by the sandbox and by
+    every result it gives, so each run's events say which sandbox ran a command and why.
+
+    Args:
+        prefer: ``gvisor`` (the default) or ``bubblewrap`` to skip gVisor.
+        runsc: The ``runsc`` program.
+        bwrap: The ``bwrap`` program.
+
+    Raises:
+        SandboxUnavailable: neither sandbox starts; it names both failures. Nothing runs
+            unconfined.
+    """
+    problems: list[str] = []
+    if prefer == "gvisor":
+        for use_cgroups in (True, False):
+            gvisor = GVisorSandbox(runsc=runsc, use_cgroups=use_cgroups)
+            problem = await probe(gvisor)
+            if problem is None:
+                return gvisor
+            log.info("gVisor (cgroups=%s) did not start: %s", use_cgroups, problem)
+        problems.append(f"gVisor ({runsc}) could not start: {problem}")
+    reason = problems[0] if problems else None
+    fallback = BubblewrapSandbox(bwrap=bwrap, fallback_reason=reason)
+    problem = await probe(fallback)
+    if problem is None:
+        if reason:
+            log.warning("falling back to bubblewrap: %s", reason)
+        return fallback
+    problems.append(f"bubblewrap ({bwrap}) could not start: {problem}")
+    raise SandboxUnavailable(
+        "no command sandbox can start, so no command will run: " + "; ".join(problems),
+        hint="install Debian's runsc (gVisor) or bubblewrap: apt-get install runsc bubblewrap "
+        "(./dev test does); bubblewrap also needs util-linux's prlimit and setpriv, and "
+        "user namespaces",
+    )
+
+
+def open_command_sandbox(
+    prefer: SandboxKind = "gvisor", *, runsc: str = "runsc", bwrap: str = "bwrap"
+) -> GVisorSandbox | BubblewrapSandbox:
+    """Blocking twin of :func:`aopen_command_sandbox`, for code outside an event loop."""
+    return asyncio.run(aopen_command_sandbox(prefer, runsc=runsc, bwrap=bwrap))
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _bind(destination: str, source: str, *, writable: bool) -> dict[str, object]:
+    options = ["rbind", "rw" if writable else "ro", "nosuid", "nodev"]
+    return {"destination": destination, "type": "bind", "source": source, "options": options}
+
+
+async def _read_capped(stream: asyncio.StreamReader, cap: int) -> tuple[bytes, bool]:
+    """Read to the end; keep the first ``cap`` bytes and say whether more came."""
+    kept = bytearray()
+    truncated = False
+    while chunk := await stream.read(65536):
+        room = cap - len(kept)
+        if len(chunk) > room:
+            truncated = True
+        kept += chunk[: max(room, 0)]
+    return bytes(kept), truncated
+
+
+async def _feed(process: asyncio.subprocess.Process, data: bytes) -> None:
+    assert process.stdin is not None
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        process.stdin.write(data)
+        await process.stdin.drain()
+    process.stdin.close()
+
+
+def _kill_group(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+async def _reap(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(process.wait(), _GRACE_S)
+
+
+async def _quiet(command: list[str]) -> None:
+    """Run a clean-up command, ignoring its output and a failure (it may have nothing to do)."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+    except OSError:
+        return
+    await _reap(process)
+
+
+def _list_scratch(scratch: Path) -> tuple[ScratchFile, ...]:
+    files: list[ScratchFile] = []
+    for path in sorted(scratch.rglob("*")):
+        if len(files) >= MAX_SCRATCH_LISTING:
+            break
+        if path.is_file() and not path.is_symlink():
+            files.append(ScratchFile(str(path.relative_to(scratch)), path.stat().st_size))
+    return tuple(files)
