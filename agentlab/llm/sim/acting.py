@@ -12,7 +12,15 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from agentlab.llm.sim.choosing import Goal, goals_of, is_vague, lookup_for, param_doc, rank_tools
+from agentlab.llm.sim.choosing import (
+    Goal,
+    goals_of,
+    is_vague,
+    lookup_for,
+    param_doc,
+    rank_tools,
+    rivals,
+)
 from agentlab.llm.sim.draws import Draws
 from agentlab.llm.sim.profiles import SimProfile
 from agentlab.llm.sim.reading import (
@@ -111,11 +119,13 @@ def _next_for(
     calls = conversation.observed(goal.tool.name)
     if any(o.status in SETTLED for o in calls):
         return None
+    if _mistaken_for(goal, conversation, draws, profile) is not None:
+        return None  # a rival tool was called in its place, and taken for it
     invalid = [o for o in calls if o.status == "invalid"]
     if len(invalid) > profile.max_argument_retries:
         return None  # gave up; the answer says so
     filled = fill(goal.tool, goal.clause, conversation)
-    tried = {o.tool for o in conversation.observations if o.status != "missing"}
+    tried = _tried(conversation, profile)
     if filled.missing or filled.ambiguous:
         for path in filled.missing:
             lookup = lookup_for(path, goal.tool, conversation.tools, tried)
@@ -125,6 +135,40 @@ def _next_for(
             return Reply(content=clarify_choice(goal, filled, conversation))
         return Reply(content=clarify_missing(goal, filled.missing[0]))
     return _call(goal.tool, goal.clause, conversation, draws, profile, filled=filled)
+
+
+def _tried(conversation: Conversation, profile: SimProfile) -> set[str]:
+    """Tools not to call again: they answered, or their arguments were refused too often.
+
+    A lookup whose arguments came back ``invalid`` is fixed and sent again, as a goal's is.
+    """
+    tried = set()
+    for name in {o.tool for o in conversation.observations if o.status != "missing"}:
+        calls = conversation.observed(name)
+        invalid = sum(1 for o in calls if o.status == "invalid")
+        if any(o.status != "invalid" for o in calls) or invalid > profile.max_argument_retries:
+            tried.add(name)
+    return tried
+
+
+def _mistaken_for(
+    goal: Goal, conversation: Conversation, draws: Draws, profile: SimProfile
+) -> Observation | None:
+    """The settled call of a rival tool that this profile made in ``goal``'s place.
+
+    A model that picked a tool which merely resembles the right one (a comment for a status
+    change, the ticket search for a how-to) believes it did the job; it does not come back
+    to the goal. The decision is the ``wrong_tool`` draw of the turn that made the call.
+    """
+    names = {t.name for t in rivals(conversation.tools, goal.clause, goal.tool)}
+    for observation in conversation.observations:
+        if (
+            observation.tool in names
+            and observation.status in SETTLED
+            and draws.chance("wrong_tool", profile.errors.wrong_tool, turn=observation.turn)
+        ):
+            return observation
+    return None
 
 
 def fill(
@@ -153,7 +197,7 @@ def _call(
 ) -> Reply:
     notes: list[str] = []
     if draws.chance("wrong_tool", profile.errors.wrong_tool):
-        others = [t for _, t in rank_tools(conversation.tools, clause) if t.name != tool.name]
+        others = rivals(conversation.tools, clause, tool)
         if others:
             tool = (
                 others[0]
@@ -272,7 +316,7 @@ def final_answer(
     lines: list[str] = []
     for goal in goals:
         calls = conversation.observed(goal.tool.name)
-        last = calls[-1] if calls else None
+        last = calls[-1] if calls else _mistaken_for(goal, conversation, draws, profile)
         if goal.tool.is_write:
             lines.append(_write_line(goal, last, draws, profile))
         else:

@@ -106,6 +106,25 @@ def rank_tools(tools: list[ToolOffer], text: str) -> list[tuple[float, ToolOffer
     return [(score, tool) for score, _, tool in scored]
 
 
+def rivals(tools: list[ToolOffer], text: str, chosen: ToolOffer) -> list[ToolOffer]:
+    """The other tools of ``chosen``'s kind (read or write) that fit ``text`` nearly as well.
+
+    The ones a model can take for it: both change a ticket, both search something. A tool
+    that hardly fits is no rival; a model does not mistake it for the one it needs.
+    """
+    said = payload(text)
+    ranked = rank_tools(tools, text.replace(said, " ") if said else text)
+    top = next((score for score, tool in ranked if tool.name == chosen.name), 0.0)
+    return [
+        tool
+        for score, tool in ranked
+        if tool.name != chosen.name
+        and tool.is_write == chosen.is_write
+        and score >= GOAL_THRESHOLD / 2
+        and score >= top / 2
+    ]
+
+
 def goals_of(task: str, tools: list[ToolOffer]) -> list[Goal]:
     """The tools the task asks for, in the order it asks, each once.
 

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from agentlab.llm.sim.acting import fill, refuse
-from agentlab.llm.sim.choosing import goals_of, is_vague, lookup_for, param_doc, rank_tools
+from agentlab.llm.sim.choosing import goals_of, is_vague, lookup_for, param_doc, rivals
 from agentlab.llm.sim.draws import Draws
 from agentlab.llm.sim.profiles import SimProfile
 from agentlab.llm.sim.reading import (
@@ -92,11 +92,8 @@ def plan(conversation: Conversation, draws: Draws, profile: SimProfile) -> Reply
     notes: tuple[str, ...] = ()
     if steps and draws.chance("wrong_tool", profile.errors.wrong_tool):
         index = draws.rng("wrong_tool.step").randrange(len(steps))
-        others = [
-            t
-            for _, t in rank_tools(conversation.tools, conversation.task)
-            if t.name != steps[index].tool
-        ]
+        planned = conversation.tool(steps[index].tool)
+        others = rivals(conversation.tools, conversation.task, planned) if planned else []
         if others:
             steps[index] = PlannedStep(tool=others[0].name, purpose=steps[index].purpose)
             notes = ("wrong_tool",)

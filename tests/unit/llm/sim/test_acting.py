@@ -404,3 +404,63 @@ def test_the_small_profile_makes_more_mistakes_in_its_calls_than_the_large() -> 
 
     assert mistakes("sim-small") > 2 * mistakes("sim-large")
     assert mistakes("sim-small") >= 15
+
+
+def test_a_lookup_whose_arguments_were_refused_is_sent_again() -> None:
+    task = "Restock the floor-3 printer: order 20 black toner TONER-BK-05 from Nagoya Print."
+    invalid = outcome("invalid", None, "find_supplier: invalid arguments: not valid JSON")
+    history = [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "find_supplier", "arguments": '{"query": "Nag'},
+                }
+            ],
+        },
+        {
+            "role": "tool",
+            "tool_call_id": "call_1",
+            "content": json.dumps({"tool": "find_supplier", **invalid}),
+        },
+    ]
+    assert calls(ask(task, history=history)) == [("find_supplier", {"query": "Nagoya"})]
+
+
+def test_a_wrong_tool_is_a_rival_that_fits_and_is_then_taken_for_the_right_one() -> None:
+    task = "Resolve ticket TCK-000006: the monitor was replaced."
+    tools = tools_named(
+        "search_kb", "search_tickets", "create_ticket", "add_ticket_comment", "set_ticket_status"
+    )
+    commented = {"result": {"ticket_id": "TCK-000006", "status": "open"}, "diff": {}}
+    slips = 0
+    for seed in range(60):
+        first = ask(task, model="sim-small", tools=tools, seed=seed)
+        [(name, _)] = calls(first)
+        if name == "set_ticket_status":
+            continue
+        slips += 1
+        assert name == "add_ticket_comment"  # it changes the ticket too; a search does not
+        final = ask(
+            task,
+            model="sim-small",
+            tools=tools,
+            seed=seed,
+            history=result(first, outcome("ok", commented)),
+        )
+        assert calls(final) == []  # the slip goes unnoticed: no status change follows
+        assert "Done: set ticket status" in message(final)["content"]
+    assert 2 <= slips <= 20  # about 12 %
+    for seed in range(60):
+        [(name, _)] = calls(
+            ask(
+                task,
+                model="sim-small",
+                tools=tools_named("set_ticket_status", "search_kb"),
+                seed=seed,
+            )
+        )
+        assert name == "set_ticket_status"  # nothing else fits: no slip
