@@ -13,6 +13,7 @@ from agentlab.tools.kb import search_kb
 from agentlab.tools.mail import send_email
 from agentlab.tools.registry import ToolRegistry
 from agentlab.tools.rpa import run_rpa_workflow
+from agentlab.tools.shell import run_command
 
 BUILTIN_TOOLS = (
     find_supplier,
@@ -25,6 +26,7 @@ BUILTIN_TOOLS = (
     set_ticket_status,
     search_kb,
     run_rpa_workflow,
+    run_command,
 )
 
 
