@@ -42,7 +42,7 @@ from agentlab.agents._nodes import (
 )
 from agentlab.agents.context import AgentContext
 from agentlab.agents.state import AgentState
-from agentlab.agents.verify import check_answer, check_call_against_plan, check_outcome
+from agentlab.agents.verify import DONE, check_answer, check_call_against_plan, check_outcome
 from agentlab.llm import PLAN_FORMAT, VERDICT_FORMAT, Plan, Verdict, response_format
 
 
@@ -214,6 +214,19 @@ async def verify_answer(state: AgentState, runtime: Runtime[AgentContext]) -> di
         )
         if not verdict.passed:
             findings = verdict.findings or ["the model verifier did not pass the answer"]
+            committed = [
+                e["tool"] for e in evidence if e.get("status") in DONE and is_write(e["tool"])
+            ]
+            if committed:
+                # The side effects are done; planning again could only add more of them.
+                # A person has to look: the run fails with the verifier's findings.
+                ctx.say(f"verify: {findings[0]} (after a committed {committed[-1]})")
+                return update | {
+                    "findings": [],
+                    "outcome": "failed",
+                    "reason": "verification failed after a side effect was committed, so the "
+                    "run was not re-planned; a person must review: " + "; ".join(findings),
+                }
     if not findings:
         return update | {"outcome": "succeeded"}
     ctx.say(f"verify: {len(findings)} finding(s): {findings[0]}")

@@ -290,3 +290,27 @@ def test_each_stop_condition_ends_the_run_with_its_reason(
             assert b.store.read(result.run_id)[-1].reason == reason  # type: ignore[union-attr]
 
     run(scenario())
+
+
+def test_multi_never_replans_over_a_committed_side_effect_the_verifier_faults() -> None:
+    async def scenario() -> None:
+        async with bench() as b, open_checkpointer("memory") as saver:
+            plan = {
+                "steps": [{"tool": "create_purchase_order", "purpose": "order toner"}],
+                "clarification": None,
+            }
+            model = ScriptedModel(
+                [[("create_purchase_order", TONER)], "Placed purchase order PO-000001."],
+                plans=[plan, plan],
+                verdicts=[{"passed": False, "findings": ["the task asked for 61, not 16"]}],
+            )
+            result = await agent(b, "multi", model, saver).arun(
+                "Order 61 TONER-BK-05 from SUP-000103", actor="alice", use_case="procurement"
+            )
+            assert result.state.status == "failed"
+            reason = b.store.read(result.run_id)[-1].reason  # type: ignore[union-attr]
+            assert "not re-planned; a person must review: the task asked for 61" in reason
+            assert len([a for a in result.state.artifacts if a.kind == "plan"]) == 1
+            assert len(await purchase_orders(b)) == 1  # no second order
+
+    run(scenario())
