@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import tempfile
 import threading
@@ -351,3 +352,11 @@ def test_a_call_through_the_executor_records_the_step_its_result_and_the_sandbox
         assert MISSING in str(evidence["fallback_reason"])
     else:
         assert result["fallback_reason"] is None
+
+
+def test_the_docs_example_runs_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    page = Path(__file__).parents[2] / "docs" / "sandbox.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.DOTALL)
+    assert len(blocks) == 1
+    exec(compile(blocks[0], str(page), "exec"), {"__name__": "__docs__"})
+    assert capsys.readouterr().out in ("ok gvisor 3\n", "ok bubblewrap 3\n")
