@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from agentlab.world.errors import WorldError
 from agentlab.world.rpa import apply_writes, diff_of_writes, erp_writes
 from agentlab.world.state import SYSTEMS, Fault, World
+from agentlab.world.web import web_routes
 
 Sleep = Callable[[float], Awaitable[None]]
 KeyHeader = Annotated[str | None, Header(alias="Idempotency-Key")]
@@ -164,6 +165,7 @@ def build_world_app(world: World | None = None, *, sleep: Sleep = asyncio.sleep)
     _kb_routes(app, world)
     _rpa_routes(app, world)
     _admin_routes(app, world)
+    web_routes(app, world)
     return app
 
 

@@ -165,6 +165,23 @@ class Latency(_Model):
     rpa: int = Field(default=0, ge=0)
 
 
+class Web(_Model):
+    """The web UIs (supplier portal, helpdesk UI) that a browser tool operates."""
+
+    layout_version: Literal[1, 2] = 1
+    """Which layout the supplier pages use. Version 2 renames the contact form's element ids,
+    so a selector written against version 1 breaks (the brittleness of UI automation)."""
+    supplier_notes: dict[Annotated[str, Field(pattern=r"^SUP-[0-9]{6}$")], str] = Field(
+        default_factory=dict
+    )
+    """A notice each supplier posts on its portal page, verbatim. The embedded fixture's
+    carries an injected instruction, for the injection suites."""
+    supplier_websites: dict[Annotated[str, Field(pattern=r"^SUP-[0-9]{6}$")], str] = Field(
+        default_factory=dict
+    )
+    """A link to each supplier's own website (off the sandbox's domain, on purpose)."""
+
+
 class WorldFixture(_Model):
     """Everything the world starts from."""
 
@@ -175,6 +192,7 @@ class WorldFixture(_Model):
     helpdesk: Helpdesk = Helpdesk()
     rpa: Rpa = Rpa()
     latency_ms: Latency = Latency()
+    web: Web = Web()
     kb_folder: str | None = None
     """Markdown knowledge-base articles (YAML front matter); relative to the fixture file.
     None: the corpus shipped in ``agentlab/world/fixtures/kb``."""

@@ -13,9 +13,11 @@ import copy
 import hashlib
 import json
 import re
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +72,10 @@ class World:
     Args:
         fixture: The starting state; the embedded default if None.
         fixture_path: Where the fixture came from, to find a relative ``kb_folder``.
-        clock: Stamps created records.
+        clock: Stamps created records, and tells whether a portal token has expired.
+        portal_key: The key the supplier portal checks sign-in tokens with; the credential
+            vault signs them with the same key. None: a random key, so no token works until
+            the vault is given ``world.portal_key``.
     """
 
     def __init__(
@@ -79,8 +84,10 @@ class World:
         *,
         fixture_path: Path | None = None,
         clock: Clock | None = None,
+        portal_key: bytes | None = None,
     ) -> None:
         self.fixture = fixture or default_world_fixture()
+        self.portal_key = portal_key if portal_key is not None else secrets.token_bytes(32)
         self._clock = clock or SystemClock()
         self._articles = load_articles(kb_folder_of(self.fixture, fixture_path))
         self.lock = threading.RLock()
@@ -98,11 +105,16 @@ class World:
             self.kb = KnowledgeBase(self._articles)
             self.rpa = RpaRunner(self.fixture.rpa, seed=self.fixture.seed)
             self.latency_ms = self.fixture.latency_ms.model_dump()
+            self.web_layout: int = self.fixture.web.layout_version
             self.faults: list[Fault] = []
             self._keys: dict[str, _Remembered] = {}
             self.requests = 0
             self.side_effects = 0
             self.in_flight_max = dict(self.in_flight)
+
+    def now_datetime(self) -> datetime:
+        """The clock's time."""
+        return self._clock.now()
 
     def now(self) -> str:
         """The clock's time, as records carry it."""
