@@ -142,6 +142,9 @@ class ToolLimits(_Model):
     """Commits per UTC day; the next one is refused as a policy block."""
     allow_domains: tuple[Domain, ...] | None = None
     """Domains this system's tools may reach (email recipients, URLs)."""
+    per_run_cap: int | None = Field(default=None, ge=0)
+    """Calls of this system's tools per run (the browser's "at most 20 actions per run");
+    the next one is refused as a policy block."""
 
 
 class RateLimits(_Model):

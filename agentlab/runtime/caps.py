@@ -1,8 +1,9 @@
-"""Per-system caps from the policy's ``rateLimits.tools``: concurrency and daily commit caps.
+"""Per-system caps from the policy's ``rateLimits.tools``: concurrency, daily and per-run caps.
 
 The article's section 8.1: parallelism is limited by side effects, not by agent count, so each
 system (``erp_api``, ``email_send``) gets its own number of calls in flight and its own number
-of commits per day. These counters live in this process; caps shared by several machines
+of commits per day; a system may also cap its calls per run (the browser's 20 actions).
+These counters live in this process; caps shared by several machines
 need a shared counter (Redis, in the scale-out work).
 """
 
@@ -33,6 +34,7 @@ class ToolCaps:
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._in_flight: Counter[str] = Counter()
         self._commits: Counter[tuple[str, date]] = Counter()
+        self._run_calls: dict[tuple[str, str], set[str]] = {}
 
     @asynccontextmanager
     async def slot(self, system: str) -> AsyncIterator[None]:
@@ -72,17 +74,58 @@ class ToolCaps:
         self._commits[key] += 1
         return True
 
+    def take_run_call(self, run_id: str, system: str, step_id: str) -> bool:
+        """Count step ``step_id`` against the system's calls per run; False when none are left.
+
+        A step is counted once, however often it is checked (a resumed or approved step is
+        checked again), so a cap of 20 lets exactly 20 steps through.
+        """
+        limit = self._limits.tools.get(system)
+        if limit is None or limit.per_run_cap is None:
+            return True
+        taken = self._run_calls.setdefault((run_id, system), set())
+        if step_id in taken:
+            return True
+        if len(taken) >= limit.per_run_cap:
+            return False
+        taken.add(step_id)
+        return True
+
+    def run_calls(self, run_id: str, system: str) -> int:
+        """Steps of ``run_id`` counted against ``system``'s per-run cap."""
+        return len(self._run_calls.get((run_id, system), ()))
+
     def count_from_audit(
-        self, records: Iterable[AuditRecord], *, system_of: Callable[[str], str | None]
+        self,
+        records: Iterable[AuditRecord],
+        *,
+        system_of: Callable[[str], str | None],
+        system_called: Callable[[str], str | None] | None = None,
     ) -> None:
-        """Count today's committed writes already in the audit log against the daily caps.
+        """Count what the audit log already holds: today's commits, and calls per run.
 
         Args:
             records: The audit log's records.
             system_of: The system a tool writes to, or None for a tool that does not write.
+            system_called: The system any tool reaches; with it, the steps of each run that
+                got past policy count against per-run caps, so a run resumed in a new
+                process does not get a fresh allowance.
         """
+        capped = {
+            name for name, limit in self._limits.tools.items() if limit.per_run_cap is not None
+        }
         today = self._today()
         for record in records:
+            if (
+                system_called is not None
+                and record.tool is not None
+                and record.decision not in ("blocked", "invalid")
+                and record.step_id is not None
+                and (called := system_called(record.tool)) in capped
+            ):
+                self._run_calls.setdefault((str(record.run_id), called), set()).add(
+                    str(record.step_id)
+                )
             if record.decision != "committed" or record.tool is None:
                 continue
             system = system_of(record.tool)

@@ -4,7 +4,7 @@ For each call, in this order (the article's 4.2 and DESIGN.md's step 5)::
 
     validate arguments -> enforce policy (phase, scopes, allowlists)
       -> idempotency (a committed key returns its recorded result)
-      -> caps (concurrency per system; daily cap before a commit)
+      -> caps (calls per run; concurrency per system; daily cap before a commit)
       -> dry-run, and its diff -> approval (a policy rule, or a human)
       -> commit -> retries with the configured backoff on retryable errors
 
@@ -41,6 +41,9 @@ from agentlab.store import RunRecorder, StepState
 from agentlab.store.audit import AuditDecision, AuditEntry, AuditLog, MemoryAuditLog
 from agentlab.store.conversation import ConversationLog
 from agentlab.tools import (
+    ActionBlocked,
+    ActionFailed,
+    Evidence,
     InvalidArguments,
     ToolContext,
     ToolOutput,
@@ -76,8 +79,10 @@ class ToolOutcome:
     status: OutcomeStatus
     """``ok`` committed (or read); ``replayed`` already committed, the recorded result is
     returned; ``previewed`` dry-run only; ``awaiting_approval`` a person must decide;
-    ``rejected`` a reviewer or the system said no; ``blocked`` policy refused;
-    ``invalid`` the arguments break the schema; ``failed`` the system kept failing."""
+    ``rejected`` a reviewer or the system said no; ``blocked`` policy refused (before the
+    call, or a guard inside the system on policy's behalf); ``invalid`` the arguments break
+    the schema; ``failed`` the system kept failing, or could not do the action as asked
+    (a selector that matches nothing), with its evidence kept."""
     tool: str
     step_id: StepId
     message: str
@@ -149,7 +154,11 @@ class Executor:
         self.audit = audit if audit is not None else MemoryAuditLog()
         if caps is None:
             caps = ToolCaps(policy.rate_limits, clock=clock)
-            caps.count_from_audit(self.audit.read(), system_of=self._system_written_by)
+            caps.count_from_audit(
+                self.audit.read(),
+                system_of=self._system_written_by,
+                system_called=self._system_called,
+            )
         self.caps = caps
         self._http = http
         self._reviewer = reviewer or QueueReviewer()
@@ -160,6 +169,10 @@ class Executor:
     def _system_written_by(self, tool: str) -> str | None:
         spec = self.tools.get(tool)
         return spec.system if spec is not None and spec.is_write else None
+
+    def _system_called(self, tool: str) -> str | None:
+        spec = self.tools.get(tool)
+        return spec.system if spec is not None else None
 
     async def call(
         self,
@@ -412,8 +425,9 @@ class _Call:
         )
         return self._outcome("ok", spec, "done", result)
 
-    def _keep_evidence(self, output: ToolOutput) -> None:
-        for item in output.evidence:
+    def _keep_evidence(self, output: ToolOutput | tuple[Evidence, ...]) -> None:
+        items = output.evidence if isinstance(output, ToolOutput) else output
+        for item in items:
             self.recorder.artifact(
                 item.kind, item.content, step_id=self.step_id, media_type=item.media_type
             )
@@ -442,6 +456,18 @@ class _Call:
             try:
                 async with executor.caps.slot(spec.system):
                     output = await spec.run(args, ctx)
+            except ActionBlocked as exc:
+                # A guard inside the system (the browser's network-layer allowlist, its
+                # upload ban) enforced policy: recorded as a policy block, with its evidence.
+                self._keep_evidence(exc.evidence)
+                return self._block(spec, args, exc.rule, str(exc))
+            except ActionFailed as exc:
+                self.recorder.fail(
+                    self.step_id, error_code=exc.error_code, message=str(exc), is_retryable=False
+                )
+                self._keep_evidence(exc.evidence)
+                self._audit("failed", spec, args, reason=f"{exc.error_code}: {exc}")
+                return self._outcome("failed", spec, str(exc))
             except ToolRejected as exc:
                 self.recorder.fail(
                     self.step_id,
@@ -485,10 +511,20 @@ class _Call:
             tool=spec,
             targets=spec.targets(args),
         )
-        if verdict.is_allowed:
-            self.may_commit = verdict.may_commit
-            return None
-        return self._block(spec, args, verdict.rule, verdict.reason)
+        if not verdict.is_allowed:
+            return self._block(spec, args, verdict.rule, verdict.reason)
+        caps = self.executor.caps
+        if not caps.take_run_call(self.recorder.run_id, spec.system, self.step_id):
+            used = caps.run_calls(self.recorder.run_id, spec.system)
+            return self._block(
+                spec,
+                args,
+                "per_run_cap",
+                f"this run has made its {used} calls of {spec.system}, the most the policy "
+                "allows per run; finish with what you have, or start a new run",
+            )
+        self.may_commit = verdict.may_commit
+        return None
 
     def _block(self, spec: ToolSpec[Any], args: BaseModel, rule: str, reason: str) -> ToolOutcome:
         approver = f"policy:{rule}"

@@ -88,7 +88,11 @@ class ToolSpec(Generic[ArgsT]):
 
     def json_schema(self) -> dict[str, Any]:
         """The strict JSON Schema of the arguments, as a model is shown it."""
-        return _strip_titles(self.arguments.model_json_schema())
+        schema = _strip_titles(self.arguments.model_json_schema())
+        if schema.get("type") == "object":
+            # a tool without arguments: strict mode still wants the (empty) list
+            schema.setdefault("required", [])
+        return schema
 
     def openai_tool(self) -> dict[str, Any]:
         """The tool in the OpenAI ``tools`` format, with ``strict`` schema adherence on."""

@@ -238,3 +238,17 @@ def test_a_restarted_executor_counts_the_days_commits_from_the_audit_log() -> No
             assert len((await b.world("GET", "/mail/outbox"))["messages"]) == 3
 
     run(scenario())
+
+
+def test_a_per_run_cap_counts_each_step_once_and_each_run_apart() -> None:
+    from agentlab.policy import RateLimits, ToolLimits
+    from agentlab.runtime import ToolCaps
+
+    caps = ToolCaps(RateLimits(tools={"browser": ToolLimits(per_run_cap=2)}))
+    assert caps.take_run_call("run-1", "browser", "s1")
+    assert caps.take_run_call("run-1", "browser", "s1")  # checked again: still one step
+    assert caps.take_run_call("run-1", "browser", "s2")
+    assert not caps.take_run_call("run-1", "browser", "s3")
+    assert caps.take_run_call("run-2", "browser", "s1")
+    assert caps.take_run_call("run-1", "erp_api", "s4")  # no cap on that system
+    assert caps.run_calls("run-1", "browser") == 2
