@@ -29,7 +29,7 @@ from agentlab.runtime import Executor, Reviewer
 from agentlab.store import EventStore
 from agentlab.store.audit import AuditLog
 from agentlab.store.conversation import ConversationLog
-from agentlab.tools import builtin_tools
+from agentlab.tools import Browser, builtin_tools
 from agentlab.world import World, build_world_app
 
 SIM_PREFIX = "sim-"
@@ -68,6 +68,7 @@ async def open_live_agent(
     clock: Clock | None = None,
     ids: IdFactory | None = None,
     sim_time_scale: float = 0.0,
+    browser: Browser | None = None,
 ) -> AsyncIterator[LiveAgent]:
     """Open an agent of ``config`` with everything it needs.
 
@@ -92,6 +93,8 @@ async def open_live_agent(
         clock: Times events.
         ids: Hands out ids (seeded ones make runs identical event for event).
         sim_time_scale: How much of the simulator's modelled latency it really sleeps.
+        browser: The browser tools' browser (``adapters.open_playwright_browser``); None
+            leaves the browser tools without one, so offer them in no use case.
     """
     policy = policy or default_policy()
     async with AsyncExitStack() as stack:
@@ -135,6 +138,7 @@ async def open_live_agent(
             reviewer=reviewer,
             clock=clock,
             conversation=conversation,
+            resources={"browser": browser} if browser is not None else None,
         )
         checkpointer = await stack.enter_async_context(open_checkpointer(checkpoint_url))
         retriever = _knowledge(stack) if config == "chat_rag" else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agentlab.tools.browser import BROWSER_TOOLS
 from agentlab.tools.erp import check_inventory, create_purchase_order, find_supplier
 from agentlab.tools.helpdesk import (
     add_ticket_comment,
@@ -27,6 +28,7 @@ BUILTIN_TOOLS = (
     search_kb,
     run_rpa_workflow,
     run_command,
+    *BROWSER_TOOLS,
 )
 
 

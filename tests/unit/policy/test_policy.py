@@ -67,7 +67,11 @@ def test_the_articles_rate_limits_are_accepted_verbatim() -> None:
 def test_the_default_policy_loads_and_carries_the_articles_limits() -> None:
     policy = default_policy()
     assert policy.phase is AutonomyPhase.COMMIT
-    assert policy.rate_limits == policy_at(3, ARTICLE_RATE_LIMITS).rate_limits
+    article = policy_at(3, ARTICLE_RATE_LIMITS).rate_limits
+    assert policy.rate_limits.llm == article.llm
+    added = {"browser"}  # the article's 4.3 browser baseline: at most 20 actions per run
+    assert {k: v for k, v in policy.rate_limits.tools.items() if k not in added} == article.tools
+    assert policy.rate_limits.tools["browser"].per_run_cap == 20
 
 
 def test_a_wrong_field_is_reported_with_file_and_line(tmp_path: Path) -> None:
