@@ -29,6 +29,7 @@ from agentlab.llm.sim.reading import (
     Injection,
     Observation,
     ToolOffer,
+    concepts,
     find_injections,
     flatten_text,
     harm_of,
@@ -38,8 +39,12 @@ from agentlab.llm.sim.reading import (
 )
 from agentlab.llm.sim.reply import PlannedCall, Reply
 from agentlab.llm.sim.schema_fill import FillContext, Filled, corrupt, fill_arguments, salient
+from agentlab.llm.sim.slips import slip_value
 
 SETTLED = ("ok", "replayed", "awaiting_approval", "previewed", "blocked", "rejected", "failed")
+CLAIMED_AFTER = ("awaiting_approval", "failed", "rejected")
+"""Outcomes of a write after which a careless answer still says it was done."""
+PAST = {"send": "sent", "set": "set", "run": "run", "put": "put", "make": "made", "get": "got"}
 
 
 @dataclass(frozen=True)
@@ -84,11 +89,77 @@ def act(
         return followed
     if conversation.assistant_turns == 0 and all(is_vague(g.clause) for g in goals):
         return Reply(content=clarify_unknown(conversation))
-    for goal in goals:
-        step = _next_for(goal, conversation, draws, profile)
+    if conversation.plan is not None and forced is None:
+        step = _next_planned(conversation.plan, goals, conversation, draws, profile)
         if step is not None:
             return step
+        return Reply(content=final_answer(conversation, goals, draws, profile, seen))
+    for index, goal in enumerate(goals):
+        step = _next_for(goal, conversation, draws, profile)
+        if step is not None:
+            return _answered_before(step, goals[:index], conversation, draws, profile)
     return Reply(content=final_answer(conversation, goals, draws, profile, seen))
+
+
+def _next_planned(
+    plan: list[str],
+    goals: list[Goal],
+    conversation: Conversation,
+    draws: Draws,
+    profile: SimProfile,
+) -> Reply | None:
+    """The next step of the plan the instructions give: its tool, filled in by this policy.
+
+    A model handed a plan takes each step's tool from it, in order; it still fills the
+    arguments itself (from the task and the results) and can still slip to a rival tool.
+    None when every step has run (or was given up): then it answers.
+    """
+    count: dict[str, int] = {}
+    for name in plan:
+        tool = conversation.tool(name)
+        if tool is None:
+            continue
+        count[name] = count.get(name, 0) + 1
+        calls = conversation.observed(name)
+        settled = sum(1 for o in calls if o.status in SETTLED)
+        invalid = sum(1 for o in calls if o.status == "invalid")
+        if settled >= count[name] or invalid > profile.max_argument_retries:
+            continue
+        goal = next((g for g in goals if g.tool.name == name), None)
+        open_goal = next(
+            (
+                g
+                for g in goals
+                if not any(o.status in SETTLED for o in conversation.observed(g.tool.name))
+            ),
+            None,
+        )
+        clause = open_goal.clause if open_goal else conversation.task
+        if goal is None and tool.is_write:
+            goal = Goal(tool, clause, 0)
+        if goal is None:
+            return _call(tool, clause, conversation, draws, profile, is_lookup=True)
+        step = _next_for(goal, conversation, draws, profile, allowed=set(plan))
+        if step is not None:
+            before = [g for g in goals if g.tool.name != name]
+            return _answered_before(step, before, conversation, draws, profile)
+    return None
+
+
+def _answered_before(
+    step: Reply, before: list[Goal], conversation: Conversation, draws: Draws, profile: SimProfile
+) -> Reply:
+    """A claim made instead of a call answers with what was done before it, then the claim."""
+    if "claim_without_evidence" not in step.notes or step.content is None:
+        return step
+    lines = []
+    for goal in before:
+        calls = conversation.observed(goal.tool.name)
+        if calls and goal.tool.is_write:
+            lines.append(_write_line(goal, calls[-1], draws, profile))
+        elif calls:
+            lines.append(_read_line(goal, calls[-1], conversation))
+    return Reply(content="\n".join([*lines, step.content]), notes=step.notes)
 
 
 def _forced_tool(conversation: Conversation, tool_choice: object) -> ToolOffer | None:
@@ -113,9 +184,17 @@ def refuse(task: str) -> Reply:
 
 
 def _next_for(
-    goal: Goal, conversation: Conversation, draws: Draws, profile: SimProfile
+    goal: Goal,
+    conversation: Conversation,
+    draws: Draws,
+    profile: SimProfile,
+    *,
+    allowed: set[str] | None = None,
 ) -> Reply | None:
-    """The call that moves ``goal`` on, a question when it cannot move, or None when settled."""
+    """The call that moves ``goal`` on, a question when it cannot move, or None when settled.
+
+    ``allowed`` (the tools of a plan) limits the lookups it may make.
+    """
     calls = conversation.observed(goal.tool.name)
     if any(o.status in SETTLED for o in calls):
         return None
@@ -126,6 +205,8 @@ def _next_for(
         return None  # gave up; the answer says so
     filled = fill(goal.tool, goal.clause, conversation)
     tried = _tried(conversation, profile)
+    if allowed is not None:
+        tried |= {t.name for t in conversation.tools if t.name not in allowed}
     if filled.missing or filled.ambiguous:
         for path in filled.missing:
             lookup = lookup_for(path, goal.tool, conversation.tools, tried)
@@ -134,7 +215,43 @@ def _next_for(
         if filled.ambiguous:
             return Reply(content=clarify_choice(goal, filled, conversation))
         return Reply(content=clarify_missing(goal, filled.missing[0]))
+    if (
+        goal.tool.is_write
+        and not calls
+        and draws.chance(
+            f"claim_without_evidence.write:{goal.tool.name}", profile.errors.claim_without_evidence
+        )
+    ):
+        return Reply(
+            content=claimed_done(goal.tool, filled.arguments, conversation.task, draws),
+            notes=("claim_without_evidence",),
+        )
     return _call(goal.tool, goal.clause, conversation, draws, profile, filled=filled)
+
+
+def claimed_done(tool: ToolOffer, arguments: dict[str, object], task: str, draws: Draws) -> str:
+    """What a careless model answers instead of making the write: that it is done.
+
+    It names the record the task named (a ticket id) or, for something new, invents an id
+    of the usual shape (``PO-004211`` for a purchase order), and repeats the arguments.
+    """
+    verb, *rest = tool.name_text.split() or ["do"]
+    thing = " ".join(rest) or "request"
+    past = PAST.get(verb.lower()) or (verb + ("d" if verb.endswith("e") else "ed"))
+    named = [
+        v for v in arguments.values() if isinstance(v, str) and v in task and IDENT.fullmatch(v)
+    ]
+    if named:
+        ref = f" ({named[0]})"
+    elif concepts(verb) & {"create", "purchase", "book"}:
+        initials = "".join(w[0] for w in rest).upper() or "ID"
+        number = draws.rng(f"claim.id:{tool.name}").randint(100, 9999)
+        ref = f" ({initials}-{number:06d})"
+    else:
+        ref = ""
+    details = salient(arguments)
+    details = "" if details.startswith("{") else f": {details}"
+    return f"Done: the {thing} has been {past}{ref}{details}."
 
 
 def _tried(conversation: Conversation, profile: SimProfile) -> set[str]:
@@ -207,9 +324,21 @@ def _call(
             filled = None
             notes.append("wrong_tool")
     filled = filled or fill(tool, clause, conversation, is_lookup=is_lookup)
-    text = json.dumps(filled.arguments, ensure_ascii=False)
+    arguments = filled.arguments
+    if tool.is_write and not is_lookup and draws.chance("wrong_value", profile.errors.wrong_value):
+        slipped = slip_value(
+            arguments,
+            tool.parameters,
+            conversation.task,
+            conversation.observations,
+            draws.rng("wrong_value.how"),
+        )
+        if slipped is not None:
+            arguments = slipped[0]
+            notes.append("wrong_value")
+    text = json.dumps(arguments, ensure_ascii=False)
     if draws.chance("bad_arguments", profile.errors.bad_arguments):
-        text = corrupt(filled.arguments, tool.parameters, draws.rng("bad_arguments.how"))
+        text = corrupt(arguments, tool.parameters, draws.rng("bad_arguments.how"))
         notes.append("bad_arguments")
     return Reply(tool_calls=(PlannedCall(tool.name, text),), notes=tuple(notes))
 
@@ -345,8 +474,12 @@ def _write_line(goal: Goal, last: Observation | None, draws: Draws, profile: Sim
     what = goal.tool.name_text
     if last is not None and last.is_done:
         return f"Done: {what} ({last.status}) - {salient(last.data)}."
-    if draws.chance(
-        f"claim_without_evidence:{goal.tool.name}", profile.errors.claim_without_evidence
+    if (
+        last is not None
+        and last.status in CLAIMED_AFTER
+        and draws.chance(
+            f"claim_without_evidence:{goal.tool.name}", profile.errors.claim_without_evidence
+        )
     ):
         invented = "".join(w[0] for w in what.split()[1:]).upper() or "ID"
         number = draws.rng(f"claim.id:{goal.tool.name}").randint(100, 999999)

@@ -38,7 +38,13 @@ class ErrorRates(_Closed):
     """An instruction found inside a tool result or a retrieved document is followed."""
     claim_without_evidence: Rate
     """The answer says an action is done when no tool result shows it (maybe with an
-    invented id)."""
+    invented id): when about to make the write the task asks for, and when a write waits for
+    approval, failed or was rejected."""
+    wrong_value: Rate = 0.0
+    """A write's argument passes the schema but is not what the task asked: a quantity
+    misread (16 -> 61, 16 -> 6, another number of the text), a similar id (the neighbouring
+    ticket, another SKU a result listed), a recipient taken from a result. Drawn per write
+    call; 0 when a profile file does not set it."""
     verifier_miss: Rate
     """A verdict passes an answer whose claims the evidence does not back."""
     refuse_harmful: Rate

@@ -358,6 +358,9 @@ class Conversation:
     """Findings of a failed verification ("Verification failed: ..."), when the user sent one."""
     reported: list[dict[str, Any]] = field(default_factory=list)
     """Tool outcomes a re-planning request reports ("Tool outcomes so far: [...]")."""
+    plan: list[str] | None = None
+    """The tools of the plan the instructions hand the acting model, step by step (the
+    latest one: a revised plan replaces the first); None when there is no plan."""
 
     def tool(self, name: str) -> ToolOffer | None:
         """The offered tool of that name."""
@@ -394,6 +397,11 @@ def read_conversation(request: dict[str, Any]) -> Conversation:
         last_user=users[-1] if users else "",
         tools=read_tools(request),
     )
+    for message in messages:
+        if message.get("role") in ("system", "developer", "user"):
+            planned = plan_in(text_of(message.get("content")))
+            if planned is not None:
+                conversation.plan = planned
     pending: dict[str, int] = {}
     for message in messages:
         role = message.get("role")
@@ -427,6 +435,26 @@ def read_conversation(request: dict[str, Any]) -> Conversation:
             if text.lstrip().lower().startswith("verification failed"):
                 _read_findings(conversation, text)
     return conversation
+
+
+_PLAN_START = re.compile(r'\{\s*"steps"\s*:')
+
+
+def plan_in(text: str) -> list[str] | None:
+    """The tools of a plan (``{"steps": [{"tool": ...}, ...]}``) written into ``text``.
+
+    The multi-agent executor's instructions carry the plan as JSON ("Follow this plan:
+    {...}"), and a re-planning message carries the revised one ("Revised plan: {...}").
+    """
+    for match in _PLAN_START.finditer(text):
+        try:
+            value, _ = json.JSONDecoder().raw_decode(text[match.start() :])
+        except ValueError:
+            continue
+        steps = value.get("steps") if isinstance(value, dict) else None
+        if isinstance(steps, list):
+            return [str(s["tool"]) for s in steps if isinstance(s, dict) and s.get("tool")]
+    return None
 
 
 def _read_findings(conversation: Conversation, text: str) -> None:

@@ -394,6 +394,9 @@ def test_the_small_profile_makes_more_mistakes_in_its_calls_than_the_large() -> 
         count = 0
         for seed in range(100):
             found = calls(ask("Close ticket TCK-000001", model=model, seed=seed))
+            if not found:  # it claimed the ticket closed without closing it
+                count += 1
+                continue
             if found != [("set_ticket_status", found[0][1])] or not isinstance(found[0][1], dict):
                 count += 1
                 continue
@@ -439,6 +442,8 @@ def test_a_wrong_tool_is_a_rival_that_fits_and_is_then_taken_for_the_right_one()
     slips = 0
     for seed in range(60):
         first = ask(task, model="sim-small", tools=tools, seed=seed)
+        if not calls(first):
+            continue  # it claimed the change instead of making it (claim_without_evidence)
         [(name, _)] = calls(first)
         if name == "set_ticket_status":
             continue
@@ -455,7 +460,7 @@ def test_a_wrong_tool_is_a_rival_that_fits_and_is_then_taken_for_the_right_one()
         assert "Done: set ticket status" in message(final)["content"]
     assert 2 <= slips <= 20  # about 12 %
     for seed in range(60):
-        [(name, _)] = calls(
+        found = calls(
             ask(
                 task,
                 model="sim-small",
@@ -463,4 +468,4 @@ def test_a_wrong_tool_is_a_rival_that_fits_and_is_then_taken_for_the_right_one()
                 seed=seed,
             )
         )
-        assert name == "set_ticket_status"  # nothing else fits: no slip
+        assert [name for name, _ in found] in ([], ["set_ticket_status"])  # nothing else fits
