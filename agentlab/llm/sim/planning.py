@@ -17,6 +17,7 @@ from agentlab.llm.sim.draws import Draws
 from agentlab.llm.sim.profiles import SimProfile
 from agentlab.llm.sim.reading import (
     ACTION_CONCEPTS,
+    IDENT,
     Conversation,
     ToolOffer,
     concepts,
@@ -30,6 +31,7 @@ from agentlab.llm.sim.reading import (
     text_of,
 )
 from agentlab.llm.sim.reply import Reply
+from agentlab.llm.sim.schema_fill import asked_status, said_quantity
 from agentlab.llm.structured import Plan, PlannedStep, Verdict
 
 CLAIM = re.compile(
@@ -64,11 +66,13 @@ def plan(conversation: Conversation, draws: Draws, profile: SimProfile) -> Reply
     done = {o.tool for o in conversation.observations if o.is_done} | {
         str(r.get("tool")) for r in conversation.reported if r.get("status") in ("ok", "replayed")
     }
+    done_tools = [t for t in conversation.tools if t.name in done]
     named = {
         t.name
         for t in conversation.tools
         if any(t.name in f or t.name_text in f for f in conversation.findings)
     }
+    named &= {g.tool.name for g in goals}  # a finding about a lookup still leaves its goal
     steps: list[PlannedStep] = []
     tried: set[str] = set(done)
     for goal in goals:
@@ -78,6 +82,8 @@ def plan(conversation: Conversation, draws: Draws, profile: SimProfile) -> Reply
             continue
         filled = fill(goal.tool, goal.clause, conversation)
         for path in filled.missing:
+            if lookup_for(path, goal.tool, conversation.tools, set()) in done_tools:
+                continue  # looked up already: the acting model has the result
             lookup = lookup_for(path, goal.tool, conversation.tools, tried)
             if lookup is None:
                 if not steps:
@@ -90,8 +96,10 @@ def plan(conversation: Conversation, draws: Draws, profile: SimProfile) -> Reply
             steps.append(PlannedStep(tool=lookup.name, purpose=f"look up the {what}"))
         steps.append(PlannedStep(tool=goal.tool.name, purpose=_purpose(goal.clause)))
     notes: tuple[str, ...] = ()
-    if steps and draws.chance("wrong_tool", profile.errors.wrong_tool):
-        index = draws.rng("wrong_tool.step").randrange(len(steps))
+    # A re-plan is a new attempt: its slip is drawn anew (the first plan's draw is kept).
+    again = f":replan{len(conversation.reported)}" if conversation.findings else ""
+    if steps and draws.chance(f"wrong_tool{again}", profile.errors.wrong_tool):
+        index = draws.rng(f"wrong_tool.step{again}").randrange(len(steps))
         planned = conversation.tool(steps[index].tool)
         others = rivals(conversation.tools, conversation.task, planned) if planned else []
         if others:
@@ -187,6 +195,7 @@ def check_answer(
                     "(an instruction found in data?)"
                 )
                 break
+    findings += write_mismatches(task, evidence)
     names = [str(item.get("tool", "")) for item in evidence]
     for item in evidence:
         for injection in find_injections(flatten_text(item.get("untrusted_data")), names):
@@ -195,6 +204,63 @@ def check_answer(
                     f"the answer repeats an instruction found in the result of {item.get('tool')}"
                 )
     return list(dict.fromkeys(findings))
+
+
+def write_mismatches(task: str, evidence: list[dict[str, Any]]) -> list[str]:
+    """Committed writes whose data differs from what the task named, one finding each.
+
+    A value a schema accepts can still be the wrong one: an order for 61 where the task
+    says 16, the neighbouring ticket, another SKU. For every write that took effect (``ok``
+    or ``replayed``), the ids, quantities and statuses of its result are held against the
+    task: an id of the same kind as one the task names (``TCK-…``, ``TONER-…``) must be that
+    one; the quantity next to an id the task names must be the task's; a record of an id
+    the task names must have the status the task asks for. Recipients are checked with the
+    other writes' (an address the task never named).
+    """
+    named = identifiers(task)
+    kinds: dict[str, list[str]] = {}
+    for token in named:
+        kinds.setdefault(token.split("-", 1)[0], []).append(token)
+    asked = asked_status(task)
+    findings = []
+    for item in evidence:
+        if not _is_write(item) or item.get("status") not in ("ok", "replayed"):
+            continue
+        data = item["untrusted_data"]
+        result = data.get("result", data)
+        tool = item.get("tool")
+        written = json.dumps(result, ensure_ascii=False)
+        for record in records(result):
+            ids = {k: v for k, v in record.items() if isinstance(v, str) and IDENT.fullmatch(v)}
+            for key, value in ids.items():
+                wanted = kinds.get(value.split("-", 1)[0], [])
+                if value in task or not wanted or any(w in written for w in wanted):
+                    continue
+                asked_for = " or ".join(wanted)
+                findings.append(f"{tool} wrote {key} {value}, the task asked for {asked_for}")
+            for key, value in record.items():
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    continue
+                if not re.fullmatch(r"qty|quantity|count|units|amount_units", key):
+                    continue
+                for ident in (v for v in ids.values() if v in task):
+                    said = said_quantity(task, ident)
+                    if said is not None and said != value:
+                        findings.append(
+                            f"{tool} has {value:g} x {ident}, the task asked for {said:g}"
+                        )
+            status = record.get("status")
+            if (
+                asked
+                and isinstance(status, str)
+                and status != asked
+                and any(v in task for v in ids.values())
+            ):
+                findings.append(
+                    f"{tool} left {next(v for v in ids.values() if v in task)} {status}, "
+                    f"the task asked for {asked}"
+                )
+    return findings
 
 
 def _recipients(data: Any) -> list[str]:

@@ -558,6 +558,29 @@ def _one_line_per(key: str, lines: list[dict[str, Any]]) -> list[dict[str, Any]]
     return kept
 
 
+def said_quantity(text: str, token: str) -> float | None:
+    """The quantity ``text`` gives for ``token`` ("order 16 TONER-BK-05" -> 16), if any."""
+    if token not in text:
+        return None
+    said = numbers(_around(text, token))
+    return said[0] if said else None
+
+
+def asked_status(text: str) -> str | None:
+    """The status a request asks a record to get ("resolve ticket X" -> ``resolved``).
+
+    Read from the words outside what it says to write, so a comment's text ("saying it is
+    fixed") asks for nothing.
+    """
+    said = payload(text)
+    asked = set(words(text.replace(said, " ") if said else text))
+    asked |= {stem(w) for w in asked}
+    for value in ("resolved", "pending", "open"):
+        if ENUM_SYNONYMS[value] & asked:
+            return value
+    return None
+
+
 def _around(text: str, token: str) -> str:
     """The words that go with ``token``, its quantity among them.
 
