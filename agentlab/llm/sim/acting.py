@@ -241,12 +241,12 @@ def claimed_done(tool: ToolOffer, arguments: dict[str, object], task: str, draws
     named = [
         v for v in arguments.values() if isinstance(v, str) and v in task and IDENT.fullmatch(v)
     ]
-    if named:
-        ref = f" ({named[0]})"
-    elif concepts(verb) & {"create", "purchase", "book"}:
+    if concepts(verb) & {"create", "purchase", "book"}:
         initials = "".join(w[0] for w in rest).upper() or "ID"
         number = draws.rng(f"claim.id:{tool.name}").randint(100, 9999)
         ref = f" ({initials}-{number:06d})"
+    elif named:
+        ref = f" ({named[0]})"
     else:
         ref = ""
     details = salient(arguments)

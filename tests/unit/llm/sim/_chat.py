@@ -17,6 +17,7 @@ EXACT = PROFILES["sim-large"].model_copy(
             bad_arguments=0,
             obey_injection=0,
             claim_without_evidence=0,
+            wrong_value=0,
             verifier_miss=0,
             refuse_harmful=1,
         ),
