@@ -351,3 +351,21 @@ def test_a_plan_is_followed_but_wrong_tool_draws_still_apply() -> None:
     off_plan = sum(1 for n in names if n and n != ["set_ticket_status"])
     assert names.count(["set_ticket_status"]) > 40
     assert 2 <= off_plan <= 25  # wrong_tool 0.12: a rival, which the plan check will refuse
+
+
+def test_a_verdicts_miss_does_not_depend_on_the_systems_timestamps() -> None:
+    """The same run recorded on another day (other created_at values) gets the same verdict."""
+    answer = "Done: create purchase order (ok) - po id PO-000001."
+
+    def verdicts(created_at: str) -> list[bool]:
+        evidence = [_committed_order("TONER-BK-05", 61)]
+        evidence[0]["untrusted_data"]["result"]["created_at"] = created_at
+        return [
+            _verdict(ORDER, answer, evidence, model="sim-small", seed=seed).passed
+            for seed in range(60)
+        ]
+
+    monday = verdicts("2026-11-23T09:00:00+00:00")
+    assert monday == verdicts("2026-11-24T17:31:07+00:00")
+    assert any(monday)  # some misses happen at all (verifier_miss 0.3)
+    assert not all(monday)
