@@ -287,8 +287,11 @@ async def evaluate(
     """Run every task once with ``config`` and ``model`` (the simulator, in-process).
 
     Each task gets a fresh sandbox world and store; a scripted reviewer approves every
-    step that needs a person, so no run pauses.
+    step that needs a person, so no run pauses. Clock and ids are seeded, so a second call
+    gives the same runs, event for event.
     """
+    from agentlab.core.clock import TickingClock
+    from agentlab.core.ids import IdFactory
     from agentlab.lab.live import open_live_agent
     from agentlab.runtime import ReviewDecision, ScriptedReviewer
     from agentlab.store import MemoryEventStore
@@ -298,7 +301,13 @@ async def evaluate(
         store = MemoryEventStore()
         reviewer = ScriptedReviewer(lambda request: ReviewDecision.approve("reviewer"))
         async with open_live_agent(
-            config, store=store, model=model, reviewer=reviewer, seed=seed
+            config,
+            store=store,
+            model=model,
+            reviewer=reviewer,
+            seed=seed,
+            clock=TickingClock(),
+            ids=IdFactory.seeded(seed or 0),
         ) as live:
             run = await live.agent.arun(task.text, actor=task.actor, use_case=task.use_case)
             assert live.world is not None
