@@ -174,7 +174,13 @@ class BrowserStartPages(ToolArguments):
     """List the web pages the browser may start from in this use case: a name and URL each."""
 
 
-@tool(BrowserStartPages, side_effect="read", scope="browser:use", system="browser_start_pages")
+@tool(
+    BrowserStartPages,
+    side_effect="read",
+    scope="browser:use",
+    system="browser_start_pages",
+    resources=("browser",),
+)
 async def browser_start_pages(args: BrowserStartPages, ctx: ToolContext) -> ToolOutput:
     """The configured start pages; touches no page."""
     pages = [{"name": name, "url": url} for name, url in _browser(ctx).start_pages.items()]
@@ -195,6 +201,7 @@ class BrowserOpen(ToolArguments):
     scope="browser:use",
     system=BROWSER_SYSTEM,
     targets=lambda args: (args.url,),
+    resources=("browser",),
 )
 async def browser_open(args: BrowserOpen, ctx: ToolContext) -> ToolOutput:
     """Navigate the run's page to a URL."""
@@ -209,7 +216,13 @@ class BrowserClick(WriteArguments):
     #save-contact)."""
 
 
-@tool(BrowserClick, side_effect="write", scope="browser:use", system=BROWSER_SYSTEM)
+@tool(
+    BrowserClick,
+    side_effect="write",
+    scope="browser:use",
+    system=BROWSER_SYSTEM,
+    resources=("browser",),
+)
 async def browser_click(args: BrowserClick, ctx: ToolContext) -> ToolOutput:
     """Click (or, in a dry-run, point at) one element."""
     session = await _session(ctx)
@@ -232,6 +245,7 @@ class BrowserFill(WriteArguments):
     scope="browser:use",
     system=BROWSER_SYSTEM,
     masked_fields=("text",),
+    resources=("browser",),
 )
 async def browser_fill(args: BrowserFill, ctx: ToolContext) -> ToolOutput:
     """Fill (or, in a dry-run, point at) one field."""

@@ -25,6 +25,7 @@ def tool(
     supports_dry_run: bool = True,
     masked_fields: Iterable[str] = (),
     targets: Callable[[ArgsT], tuple[str, ...]] | None = None,
+    resources: Iterable[str] = (),
 ) -> Callable[[Callable[[ArgsT, ToolContext], Awaitable[ToolOutput]]], ToolSpec[ArgsT]]:
     """Turn an async implementation into a :class:`ToolSpec` named after the function.
 
@@ -57,6 +58,7 @@ def tool(
             run=run,
             supports_dry_run=supports_dry_run,
             masked_fields=frozenset(masked_fields),
+            resources=frozenset(resources),
             **({"targets": targets} if targets else {}),
         )
 

@@ -145,6 +145,7 @@ def _argv_targets(args: RunCommand) -> tuple[str, ...]:
     scope="shell:run",
     system="command_sandbox",
     targets=_argv_targets,
+    resources=("sandbox",),
 )
 async def run_command(args: RunCommand, ctx: ToolContext) -> ToolOutput:
     """Run the command in the executor's ``sandbox`` resource."""

@@ -77,6 +77,9 @@ class ToolSpec(Generic[ArgsT]):
     """Whether the system can preview a write; a write without it cannot run in phase 2."""
     masked_fields: frozenset[str] = field(default_factory=frozenset)
     """Argument fields that may hold personal data: the audit log keeps only their length."""
+    resources: frozenset[str] = field(default_factory=frozenset)
+    """Executor resources the tool needs besides HTTP (``browser``, ``sandbox``): a tool is
+    offered to a model only when the executor has them."""
     targets: Callable[[ArgsT], tuple[str, ...]] = lambda _args: ()
     """The resources a call touches, as URIs (``mailto:a@b.com``, ``erp:supplier/SUP-1``);
     policy checks allowlists against them and the audit log records them."""
