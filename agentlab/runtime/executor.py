@@ -201,7 +201,8 @@ class Executor:
         if isinstance(arguments, str):
             unparsed, arguments = arguments, _json_object(arguments)
         if arguments is None:
-            # Kept as text, clipped, so the audit shows what the model wrote.
+            # Kept as text, clipped, so the run's events show what the model wrote (the
+            # audit record of an invalid call keeps no arguments it could not read).
             step = recorder.propose(
                 tool,
                 {UNPARSED_ARGUMENTS: (unparsed or "")[:2000]},
@@ -269,11 +270,23 @@ class _Call:
             args = spec.validate(step.arguments)
         except InvalidArguments as exc:
             return self._invalid(spec.name, "invalid_arguments", str(exc), spec=spec)
+        if spec.is_write and (done := self._already_committed(spec, args)):
+            return done  # before policy: what is done stays done, whatever policy says now
         if blocked := self._check_policy(spec, args):
             return blocked
         if not spec.is_write:
             return await self._read(spec, args)
         return await self._write(spec, args)
+
+    def _already_committed(self, spec: ToolSpec[Any], args: BaseModel) -> ToolOutcome | None:
+        key = self.state.step.idempotency_key
+        prior = self.recorder.store.find_commit(key) if key else None
+        if prior is None:
+            return None
+        self._audit("replayed", spec, args, result=prior.result, reason="key already committed")
+        return self._outcome(
+            "replayed", spec, "already done earlier; this is the recorded result", prior.result
+        )
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -290,13 +303,6 @@ class _Call:
     # -- writes ----------------------------------------------------------------------------
 
     async def _write(self, spec: ToolSpec[Any], args: BaseModel) -> ToolOutcome:
-        key = self.state.step.idempotency_key
-        prior = self.recorder.store.find_commit(key) if key else None
-        if prior is not None:
-            self._audit("replayed", spec, args, result=prior.result, reason="key already committed")
-            return self._outcome(
-                "replayed", spec, "already done earlier; this is the recorded result", prior.result
-            )
         if self.state.is_preview_only:  # settled at its preview: never commit it later
             return self._outcome(
                 "previewed", spec, "dry-run only; nothing changed", self.state.dry_run_diff
