@@ -14,6 +14,7 @@ from langgraph.types import interrupt
 
 from agentlab.agents.context import AgentContext
 from agentlab.agents.state import AgentState
+from agentlab.core.events import StepRejected
 from agentlab.llm import ChatModel, ChatRequest, ChatResponse, Message, ToolCall
 from agentlab.runtime import ToolOutcome
 from agentlab.store import StepState, project_run
@@ -31,8 +32,9 @@ async def ask(
 ) -> ChatResponse:
     """Send one request and record it as a ``model_called`` event.
 
-    The prompt and answer go to the encrypted conversation log (if there is one), never
-    into the event: events are read by metrics and reports, conversations by few.
+    The model's answer goes to the encrypted conversation log (if there is one), not into
+    the event: events are read by metrics and reports, conversations by few. (Tool results
+    reach the log from the executor; the task is the run's own record.)
     """
     model = model or ctx.model
     request = ChatRequest(
@@ -93,43 +95,91 @@ def limit_reached(state: AgentState, ctx: AgentContext) -> str | None:
 
 
 def pending_calls(state: AgentState) -> list[ToolCall]:
-    """The last assistant message's tool calls that have no result in the conversation yet."""
+    """The last assistant message's tool calls that have no result after it yet.
+
+    Only results that follow that message count: an endpoint may reuse a call id from an
+    earlier turn, and an old result must not answer a new call.
+    """
     messages = state.get("messages", [])
-    answered = {m.get("tool_call_id") for m in messages if m.get("role") == "tool"}
-    for message in reversed(messages):
-        if message.get("role") == "assistant":
-            return [
-                ToolCall(
-                    id=call["id"],
-                    name=call["function"]["name"],
-                    arguments=call["function"]["arguments"],
-                )
-                for call in message.get("tool_calls") or []
-                if call["id"] not in answered
-            ]
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if message.get("role") != "assistant":
+            continue
+        answered = {m.get("tool_call_id") for m in messages[index + 1 :] if m.get("role") == "tool"}
+        return [
+            ToolCall(
+                id=call["id"],
+                name=call["function"]["name"],
+                arguments=call["function"]["arguments"],
+            )
+            for call in message.get("tool_calls") or []
+            if call["id"] not in answered
+        ]
     return []
 
 
-async def run_call(ctx: AgentContext, call: ToolCall) -> ToolOutcome:
+def turn_of(state: AgentState) -> int:
+    """How many assistant messages the conversation holds: the current turn's number."""
+    return sum(1 for m in state.get("messages", []) if m.get("role") == "assistant")
+
+
+async def run_call(ctx: AgentContext, call: ToolCall, *, turn: int) -> ToolOutcome:
     """Carry out one tool call through the executor, exactly once across resumes.
 
     LangGraph runs a node again from its start when a run resumes, so the step may already
-    be in the store: it is found by the model's call id and carried on from its events (a
-    committed write answers from its record), never proposed a second time.
+    be in the store. It is found by the model's call id, scoped to the turn (endpoints may
+    reuse ids across turns), and never proposed a second time: a settled step answers from
+    its record -- whatever the policy says now -- and an open one is carried on from its
+    events.
     """
-    existing = _steps_by_call_id(ctx).get(call.id)
+    call_id = f"{turn}:{call.id}"
+    existing = _steps_by_call_id(ctx).get(call_id)
     if existing is None:
         return await ctx.executor.call(
-            ctx.recorder, ctx.request, call.name, call.arguments, call_id=call.id
+            ctx.recorder, ctx.request, call.name, call.arguments, call_id=call_id
         )
-    if existing.status == "committed" and not existing.step.has_side_effect:
-        return ToolOutcome("ok", call.name, existing.step.step_id, "done", existing.result)
+    recorded = _recorded_outcome(existing)
+    if recorded is not None:
+        return recorded
     return await ctx.executor.continue_step(ctx.recorder, ctx.request, existing)
+
+
+def _recorded_outcome(entry: StepState) -> ToolOutcome | None:
+    """What a settled step's events say its outcome was; None for a step still open."""
+    step, step_id = entry.step, entry.step.step_id
+    if entry.status == "committed":
+        if step.has_side_effect:
+            message = "already done earlier; this is the recorded result"
+            return ToolOutcome("replayed", step.tool, step_id, message, entry.result)
+        return ToolOutcome("ok", step.tool, step_id, "done", entry.result)
+    if entry.status == "rejected" and isinstance(entry.decision, StepRejected):
+        decision = entry.decision
+        if decision.rejected_by == "policy":
+            message = f"blocked by {decision.approver}: {decision.reason}"
+            return ToolOutcome("blocked", step.tool, step_id, message)
+        message = f"the commit was rejected: {decision.reason}"
+        return ToolOutcome("rejected", step.tool, step_id, message)
+    if entry.is_preview_only:
+        message = "dry-run only; nothing changed"
+        return ToolOutcome("previewed", step.tool, step_id, message, entry.dry_run_diff)
+    if entry.is_settled and entry.last_error is not None:  # failed for good
+        error = entry.last_error
+        status = "invalid" if error.error_code in _INVALID_CODES else "failed"
+        return ToolOutcome(status, step.tool, step_id, error.message)  # type: ignore[arg-type]
+    return None
+
+
+_INVALID_CODES = frozenset({"invalid_arguments", "unknown_tool"})
 
 
 def _steps_by_call_id(ctx: AgentContext) -> dict[str, StepState]:
     state = project_run(ctx.recorder.store.read(ctx.recorder.run_id))
     return {s.step.call_id: s for s in state.steps.values() if s.step.call_id is not None}
+
+
+def _steps_taken(ctx: AgentContext) -> int:
+    """Tool calls the run has made: its proposed steps, counted in the store."""
+    return len(project_run(ctx.recorder.store.read(ctx.recorder.run_id)).steps)
 
 
 async def act(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -138,15 +188,27 @@ async def act(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
     Each result goes back into the conversation as a ``tool`` message whose content marks
     the system's answer as untrusted data (``ToolOutcome.for_model``). A call that waits for
     approval gets no message yet: the run pauses, and after the decision this node carries
-    the same step on.
+    the same step on. Calls beyond ``max_steps`` are not run: each gets a result saying so
+    (every call of a turn must be answered), and the run stops.
     """
     ctx = runtime.context
     messages: list[Message] = []
     evidence: list[dict[str, Any]] = []
-    steps = state.get("steps", 0)
+    turn = turn_of(state)
+    known = _steps_by_call_id(ctx)
+    steps = _steps_taken(ctx)
+    stop: dict[str, Any] = {}
     for call in pending_calls(state):
-        outcome = await run_call(ctx, call)
-        steps += 1
+        if f"{turn}:{call.id}" not in known and steps >= ctx.limits.max_steps:
+            reason = f"stopped: max_steps ({ctx.limits.max_steps}) reached"
+            not_run = {"tool": call.name, "status": "not_run", "message": reason}
+            messages.append(
+                {"role": "tool", "tool_call_id": call.id, "content": json.dumps(not_run)}
+            )
+            stop = {"outcome": "failed", "reason": reason}
+            continue
+        outcome = await run_call(ctx, call, turn=turn)
+        steps = _steps_taken(ctx)
         ctx.say(f"  {call.name}: {outcome.status} - {outcome.message}")
         if outcome.status == "awaiting_approval":
             waiting = {
@@ -159,7 +221,7 @@ async def act(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
             return {"messages": messages, "evidence": evidence, "steps": steps, "waiting": waiting}
         messages.append({"role": "tool", "tool_call_id": call.id, "content": outcome.for_model()})
         evidence.append(json.loads(outcome.for_model()))
-    return {"messages": messages, "evidence": evidence, "steps": steps, "waiting": None}
+    return {"messages": messages, "evidence": evidence, "steps": steps, "waiting": None, **stop}
 
 
 def await_approval(state: AgentState) -> dict[str, Any]:

@@ -7,9 +7,9 @@ or a recorder belong to the process that runs the graph now.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -79,8 +79,9 @@ class AgentContext:
     seed: int | None = None
     progress: Progress | None = None
     retrieved_k: int = 5
-    started_s: float = field(default_factory=time.monotonic)
-    """When this stretch of work began (monotonic seconds), for ``max_wall_time_s``."""
+    """How many chunks ``chat_rag`` retrieves for a question."""
+    started_at: datetime | None = None
+    """When this stretch of work began, by the executor's clock, for ``max_wall_time_s``."""
 
     def say(self, line: str) -> None:
         """Pass a progress line on, if anyone listens."""
@@ -89,5 +90,11 @@ class AgentContext:
 
     @property
     def elapsed_s(self) -> float:
-        """Seconds since this stretch of work began."""
-        return time.monotonic() - self.started_s
+        """Seconds since this stretch of work began, by the executor's clock.
+
+        The injected clock, not the host's: a replay on a recorded clock stops where the
+        recording did.
+        """
+        if self.started_at is None:
+            return 0.0
+        return (self.executor.clock.now() - self.started_at).total_seconds()

@@ -42,8 +42,15 @@ from agentlab.agents._nodes import (
 )
 from agentlab.agents.context import AgentContext
 from agentlab.agents.state import AgentState
-from agentlab.agents.verify import DONE, check_answer, check_call_against_plan, check_outcome
+from agentlab.agents.verify import (
+    DONE,
+    check_answer,
+    check_call_against_plan,
+    check_call_repeats,
+    check_outcome,
+)
 from agentlab.llm import PLAN_FORMAT, VERDICT_FORMAT, Plan, Verdict, response_format
+from agentlab.store import project_run
 
 
 def start_messages(task: str) -> list[dict[str, Any]]:
@@ -92,6 +99,13 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
         return update | _replan_or_fail(replans, ctx, [finding])
     plan_json = new_plan.model_dump(mode="json")
     ctx.recorder.artifact("plan", plan_json)
+    if new_plan.clarification and state.get("steps", 0) > 0:
+        return update | {
+            "plan": plan_json,
+            "outcome": "failed",
+            "reason": "the planner asked for clarification after the run had acted: "
+            + new_plan.clarification,
+        }
     if new_plan.clarification:
         return update | {
             "plan": plan_json,
@@ -128,11 +142,22 @@ async def propose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
 
 
 def check(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Refuse, before it runs, every call to a tool the plan does not name."""
+    """Refuse calls before they run: to a tool the plan does not name, or repeating a write.
+
+    A repeat is a write the run has already committed with the same arguments.
+    """
     ctx = runtime.context
+    run = project_run(ctx.recorder.store.read(ctx.recorder.run_id))
+    committed = [
+        (s.step.tool, s.step.arguments)
+        for s in run.steps.values()
+        if s.status == "committed" and s.step.has_side_effect
+    ]
     messages, evidence, findings = [], [], []
     for call in pending_calls(state):
-        found = check_call_against_plan(call.name, state.get("plan"))
+        found = check_call_against_plan(call.name, state.get("plan")) or check_call_repeats(
+            call.name, call.parsed_arguments(), committed
+        )
         if not found:
             continue
         refused = {
@@ -146,7 +171,7 @@ def check(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         findings.extend(found)
     if findings:
         ctx.recorder.verify(verifier="rules", passed=False, findings=tuple(findings))
-        ctx.say(f"check: refused {len(findings)} call(s) outside the plan")
+        ctx.say(f"check: refused {len(findings)} call(s): {findings[0]}")
     return {"messages": messages, "evidence": evidence, "findings": findings}
 
 
@@ -184,6 +209,8 @@ async def verify_answer(state: AgentState, runtime: Runtime[AgentContext]) -> di
     findings = check_answer(answer, evidence, is_write=is_write)
     ctx.recorder.verify(verifier="rules", passed=not findings, findings=tuple(findings))
     update: dict[str, Any] = {}
+    if not findings and (reason := limit_reached(state, ctx)):
+        return {"outcome": "failed", "reason": reason}
     if not findings:
         model = ctx.verifier_model or ctx.model
         response = await ask(

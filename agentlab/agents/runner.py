@@ -9,11 +9,11 @@ another one, days later -- carries it on. A run whose process died is resumed th
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.errors import NodeCancelledError
 from langgraph.graph import StateGraph
 from langgraph.types import Command
 
@@ -57,6 +57,12 @@ class AgentRun(NamedTuple):
     def is_waiting(self) -> bool:
         """True when a person must decide before the run can go on."""
         return self.status == "awaiting_approval"
+
+
+def _undecided(state: RunState, waiting: dict[str, Any]) -> bool:
+    """True when the step a paused run waits for has no approval or rejection yet."""
+    entry = state.steps.get(waiting.get("step_id"))  # type: ignore[arg-type]
+    return entry is not None and entry.decision is None and not entry.is_settled
 
 
 def build_graph(config: str) -> StateGraph[Any, Any, Any, Any]:
@@ -130,9 +136,22 @@ class Agent:
         self.ids = ids
 
     async def arun(self, task: str, *, actor: str, use_case: str) -> AgentRun:
-        """Start a run of ``task`` for ``actor`` in ``use_case`` and work until it ends or waits."""
+        """Start a run of ``task`` for ``actor`` in ``use_case`` and work until it ends or waits.
+
+        Raises:
+            ConfigError: the policy knows no such actor or use case; nothing is recorded.
+        """
         policy = self.executor.policy
         who = policy.actors.get(actor)
+        if who is None:
+            raise ConfigError(
+                f"the policy has no actor {actor!r}", hint=f"known: {', '.join(policy.actors)}"
+            )
+        if use_case not in policy.use_cases:
+            raise ConfigError(
+                f"the policy has no use case {use_case!r}",
+                hint=f"known: {', '.join(policy.use_cases)}",
+            )
         recorder = RunRecorder.start(
             self.store,
             task=task,
@@ -152,8 +171,12 @@ class Agent:
             "model_calls": 0,
             "cost_usd": 0.0,
             "replans": 0,
+            "limits": self.limits.model_dump(),
+            "seed": self.seed,
         }
-        return await self._invoke(first, recorder, actor=actor, use_case=use_case)
+        return await self._invoke(
+            first, recorder, actor=actor, use_case=use_case, limits=self.limits, seed=self.seed
+        )
 
     async def aresume(self, run_id: RunId, *, reason: str = "resumed") -> AgentRun:
         """Carry on a run that waits for approval (once decided) or whose process died.
@@ -179,41 +202,84 @@ class Agent:
                 hint="resume with the checkpointer the run started with; finished runs are pruned",
             )
         values = snapshot.values
+        waiting = [i.value for task in snapshot.tasks for i in task.interrupts]
+        if waiting and _undecided(finished, waiting[0]):
+            # Nobody has decided yet: resuming would only pause again. Write nothing.
+            return AgentRun(run_id, "awaiting_approval", finished, waiting[0])
         recorder, _ = RunRecorder.resume(self.store, run_id, reason=reason, clock=self.clock)
-        interrupted = any(task.interrupts for task in snapshot.tasks)
-        payload: Any = Command(resume={"reason": reason}) if interrupted else None
+        payload: Any = Command(resume={"reason": reason}) if waiting else None
+        limits = StopConditions.model_validate(values.get("limits") or self.limits.model_dump())
         return await self._invoke(
-            payload, recorder, actor=values["actor"], use_case=values["use_case"]
+            payload,
+            recorder,
+            actor=values["actor"],
+            use_case=values["use_case"],
+            limits=limits,
+            seed=values.get("seed", self.seed),
         )
 
     async def _invoke(
-        self, payload: Any, recorder: RunRecorder, *, actor: str, use_case: str
+        self,
+        payload: Any,
+        recorder: RunRecorder,
+        *,
+        actor: str,
+        use_case: str,
+        limits: StopConditions,
+        seed: int | None,
     ) -> AgentRun:
-        context = self._context(recorder, actor=actor, use_case=use_case)
+        context = self._context(recorder, actor=actor, use_case=use_case, limits=limits, seed=seed)
         config = {"configurable": {"thread_id": recorder.run_id}}
         try:
             result = await self.graph.ainvoke(payload, config, context=context)
-        except BackendError as exc:
-            # The model or a store failed: what the run did so far stays recorded.
-            recorder.finish("failed", reason=f"{exc.code}: {exc.message}")
-            context.say(f"failed: {exc.code}: {exc.message}")
-            return self._result(recorder.run_id, None)
+        except NodeCancelledError:
+            # Cancelled (a shutdown, a kill): an interruption, not a failure. The run stays
+            # open, to be resumed from its last checkpoint.
+            raise
+        except Exception as exc:
+            # Whatever failed -- the model, a store, a set-up mistake -- what the run did so
+            # far stays recorded, and the run is not left "running" for ever.
+            code = getattr(exc, "code", type(exc).__name__)
+            message = getattr(exc, "message", str(exc))
+            if not project_run(self.store.read(recorder.run_id)).is_finished:
+                recorder.finish("failed", reason=f"{code}: {message}")
+            context.say(f"failed: {code}: {message}")
+            await self._prune(recorder.run_id)
+            if isinstance(exc, BackendError):
+                return self._result(recorder.run_id, None)
+            raise
         interrupts = result.get("__interrupt__") or []
         if interrupts:
             return self._result(recorder.run_id, interrupts[0].value)
-        if self.prune_finished:
-            await self.checkpointer.adelete_thread(recorder.run_id)
+        await self._prune(recorder.run_id)
         return self._result(recorder.run_id, None)
 
-    def _context(self, recorder: RunRecorder, *, actor: str, use_case: str) -> AgentContext:
+    async def _prune(self, run_id: RunId) -> None:
+        """Drop a finished run's checkpoints (they hold its conversation); events stay."""
+        if self.prune_finished:
+            await self.checkpointer.adelete_thread(run_id)
+
+    def _context(
+        self,
+        recorder: RunRecorder,
+        *,
+        actor: str,
+        use_case: str,
+        limits: StopConditions,
+        seed: int | None,
+    ) -> AgentContext:
         policy = self.executor.policy
         tools: tuple[dict[str, Any], ...] = ()
         if self.config != "chat_rag":
             allowed = set(
                 offered_tools(policy, actor=actor, use_case=use_case, tools=self.executor.tools)
             )
+            has = set(self.executor.resources)
             tools = tuple(
-                spec.openai_tool() for spec in self.executor.tools if spec.name in allowed
+                spec.openai_tool()
+                for spec in self.executor.tools
+                # a tool whose resource (a browser, a sandbox) is missing is not offered
+                if spec.name in allowed and spec.resources <= has
             )
         who = policy.actors.get(actor)
         return AgentContext(
@@ -222,14 +288,14 @@ class Agent:
             recorder=recorder,
             request=CallRequest(actor=actor, use_case=use_case),
             tools=tools,
-            limits=self.limits,
+            limits=limits,
             retriever=self.retriever,
             scope=AccessScope.of_classes(who.data_classes) if who else AccessScope.nothing(),
             verifier_model=self.verifier_model,
             conversation=self.conversation,
-            seed=self.seed,
+            seed=seed,
             progress=self.progress,
-            started_s=time.monotonic(),
+            started_at=self.executor.clock.now(),
         )
 
     def _result(self, run_id: RunId, waiting: dict[str, Any] | None) -> AgentRun:

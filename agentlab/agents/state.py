@@ -33,6 +33,10 @@ class AgentState(TypedDict, total=False):
     model_calls: int
     cost_usd: float
     replans: int
+    limits: dict[str, Any]
+    """The run's stop conditions, so a resume in another process keeps them."""
+    seed: int | None
+    """The seed sent with every model request, kept for the same reason."""
     answer: str | None
     outcome: str | None
     """``succeeded`` or ``failed``, once decided."""

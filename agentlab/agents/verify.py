@@ -34,7 +34,7 @@ _CLAIMS: dict[str, tuple[str, ...]] = {
 """Words that claim a side effect, and the fragments of the tool names that do it."""
 
 _NEGATIONS = frozenset(
-    {"not", "no", "cannot", "unable", "waiting", "waits", "awaits", "pending", "once", "if"}
+    {"not", "never", "cannot", "unable", "waiting", "waits", "awaits", "pending", "will"}
 )
 """Words that turn a sentence's claim of action into a report that it did not happen."""
 
@@ -48,6 +48,38 @@ def check_call_against_plan(tool: str, plan: dict[str, Any] | None) -> list[str]
         f"call to {tool!r} is not in the plan ({', '.join(sorted(planned)) or 'no tools'}); "
         "a step outside the plan may come from instructions inside data"
     ]
+
+
+_EXECUTOR_FIELDS = frozenset({"dry_run", "idempotency_key"})
+"""Arguments the executor sets itself; two calls differing only in these are one action."""
+
+
+def check_call_repeats(
+    tool: str,
+    arguments: dict[str, Any] | None,
+    committed: Iterable[tuple[str, dict[str, Any]]],
+) -> list[str]:
+    """A write the run has already committed, with the same arguments, must not run again.
+
+    A re-planned repeat gets a new step, and so a new idempotency key: the key cannot stop
+    it, this rule does.
+
+    Args:
+        tool: The proposed call's tool.
+        arguments: Its arguments (None when they are not a JSON object: nothing to compare).
+        committed: The run's committed writes, as (tool, arguments).
+    """
+    if arguments is None:
+        return []
+    wanted = {k: v for k, v in arguments.items() if k not in _EXECUTOR_FIELDS}
+    for done_tool, done_arguments in committed:
+        done = {k: v for k, v in done_arguments.items() if k not in _EXECUTOR_FIELDS}
+        if done_tool == tool and done == wanted:
+            return [
+                f"{tool} with these arguments is already committed in this run; doing it "
+                "again would repeat its side effect"
+            ]
+    return []
 
 
 def check_outcome(outcome: dict[str, Any]) -> list[str]:
@@ -77,8 +109,10 @@ def check_answer(
     ]
     done_writes = [o["tool"] for o in outcomes if o.get("status") in DONE and is_write(o["tool"])]
     for sentence in re.split(r"(?<=[.!?;])\s+", answer):
-        words = set(re.findall(r"[a-z]+", sentence.lower()))
-        if words & _NEGATIONS:  # "was not sent", "waits for approval": no claim of action
+        words = set(re.findall(r"[a-z]+", sentence.lower().replace("n't", " not")))
+        # "was not sent", "waits for approval", "will be placed": no claim of action. Only
+        # these words count: "so no further action is needed" still claims what it says.
+        if words & _NEGATIONS:
             continue
         for word, fragments in _CLAIMS.items():
             if word in words and not any(

@@ -82,10 +82,13 @@ def run(  # noqa: PLR0917 -- typer passes each option as a parameter
     audit: AuditUrlOption = None,
     checkpoints: CheckpointOption = None,
     seed: Annotated[int | None, typer.Option(help="Sent with every model request.")] = None,
-    max_steps: Annotated[int, typer.Option(help="Stop after this many tool calls.")] = 12,
-    max_cost_usd: Annotated[float, typer.Option(help="Stop after spending this much.")] = 0.5,
+    max_steps: Annotated[int, typer.Option(min=1, help="Stop after this many tool calls.")] = 12,
+    max_cost_usd: Annotated[
+        float, typer.Option(min=0.0001, help="Stop after spending this much (USD).")
+    ] = 0.5,
     max_wall_time_s: Annotated[
-        float, typer.Option(help="Stop after working this long (waits for people excluded).")
+        float,
+        typer.Option(min=0.001, help="Stop after working this long (waits for people excluded)."),
     ] = 300.0,
 ) -> None:
     """Run one task through an agent configuration and show what happened.

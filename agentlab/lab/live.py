@@ -20,6 +20,7 @@ from agentlab.adapters import OpenAIChatModel, open_checkpointer, open_vector_in
 from agentlab.agents import Agent, StopConditions
 from agentlab.agents.context import Progress
 from agentlab.core.clock import Clock
+from agentlab.core.errors import ConfigError
 from agentlab.core.ids import IdFactory
 from agentlab.llm import LLMBudget
 from agentlab.llm.sim import build_sim_app
@@ -97,6 +98,12 @@ async def open_live_agent(
             leaves the browser tools without one, so offer them in no use case.
     """
     policy = policy or default_policy()
+    if model_base_url is None and not model.startswith(SIM_PREFIX):
+        raise ConfigError(
+            f"model {model!r} is not one of the simulator's profiles, and no endpoint was given",
+            hint="pass model_base_url (--model-url) for a real endpoint, or use sim-large / "
+            "sim-small",
+        )
     async with AsyncExitStack() as stack:
         world = None
         if world_url is None:

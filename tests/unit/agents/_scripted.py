@@ -11,10 +11,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from agentlab.core.errors import ModelError
 from agentlab.llm import ChatRequest, ChatResponse, ToolCall, Usage
 
-Turn = str | list[tuple[str, Any]] | ModelError
+Turn = str | list[tuple[str, Any]] | Exception
 """An answer (text), tool calls (name and arguments: a dict, or raw text), or a failure."""
 
 
@@ -27,12 +26,15 @@ class ScriptedModel:
         *,
         plans: Iterable[dict[str, Any]] = (),
         verdicts: Iterable[dict[str, Any]] = (),
+        reuse_call_ids: bool = False,
     ) -> None:
         self._turns = iter(turns)
         self._plans = iter(plans)
         self._verdicts = iter(verdicts)
         self.requests: list[ChatRequest] = []
         self._calls = 0
+        self._reuse_call_ids = reuse_call_ids
+        """Like some OpenAI-compatible servers: call ids start again at every turn."""
 
     @property
     def name(self) -> str:
@@ -46,11 +48,13 @@ class ScriptedModel:
         if wanted == "verdict":
             return self._answer(json.dumps(next(self._verdicts, {"passed": True, "findings": []})))
         turn = next(self._turns)
-        if isinstance(turn, ModelError):
+        if isinstance(turn, Exception):
             raise turn
         if isinstance(turn, str):
             return self._answer(turn)
         calls = []
+        if self._reuse_call_ids:
+            self._calls = 0
         for tool, arguments in turn:
             self._calls += 1
             text = arguments if isinstance(arguments, str) else json.dumps(arguments)

@@ -6,18 +6,22 @@ simulator drives the same graphs in tests/integration.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
+from langgraph.errors import NodeCancelledError
 
 from agentlab.adapters import open_checkpointer, open_vector_index
 from agentlab.agents import Agent, AgentRun, StopConditions
-from agentlab.core.errors import ModelError
+from agentlab.core.errors import ConfigError, ModelError
+from agentlab.policy import default_policy
 from agentlab.rag import HashingEmbedder, Retriever, load_corpus
 from agentlab.runtime import ApprovalQueue
+from agentlab.store import project_run
 from tests.unit.agents._scripted import ScriptedModel
-from tests.unit.runtime._bench import Bench, bench, purchase_orders, run
+from tests.unit.runtime._bench import Bench, bench, policy_with, purchase_orders, run
 
 LAPTOPS = {  # 3 x 2450 USD: above the policy's 5000 USD, so a person must approve
     "supplier_id": "SUP-000104",
@@ -312,5 +316,193 @@ def test_multi_never_replans_over_a_committed_side_effect_the_verifier_faults() 
             assert "not re-planned; a person must review: the task asked for 61" in reason
             assert len([a for a in result.state.artifacts if a.kind == "plan"]) == 1
             assert len(await purchase_orders(b)) == 1  # no second order
+
+    run(scenario())
+
+
+# -- what a review found: failures, resumes, repeats and limits --------------------------------
+
+
+def test_a_set_up_error_mid_run_fails_the_run_and_is_raised() -> None:
+    async def scenario() -> None:
+        async with bench() as b, open_checkpointer("memory") as saver:
+            model = ScriptedModel(
+                [[("find_supplier", {"query": "Nagoya"})], ConfigError("401: key refused")]
+            )
+            with pytest.raises(ConfigError, match="401"):
+                await agent(b, "single", model, saver).arun(
+                    "Who supplies toner?", actor="alice", use_case="procurement"
+                )
+            [run_id] = b.store.run_ids()
+            state = project_run(b.store.read(run_id))
+            assert state.status == "failed"
+            assert b.store.read(run_id)[-1].reason == "CONFIG: 401: key refused"  # type: ignore[union-attr]
+            assert (await saver.aget_tuple({"configurable": {"thread_id": run_id}})) is None
+
+    run(scenario())
+
+
+def test_a_tool_whose_resource_the_executor_lacks_is_not_offered() -> None:
+    async def scenario() -> None:
+        async with bench() as b, open_checkpointer("memory") as saver:
+            model = ScriptedModel(["I cannot open the portal."])
+            await agent(b, "single", model, saver).arun(
+                "Open the supplier portal", actor="sam", use_case="supplier_portal"
+            )
+            offered = {t["function"]["name"] for t in model.requests[0].tools}
+            assert offered  # the portal use case still offers its other tools
+            assert not {name for name in offered if name.startswith("browser_")}
+
+    run(scenario())
+
+
+def test_an_unknown_actor_or_use_case_is_refused_before_anything_is_recorded() -> None:
+    async def scenario() -> None:
+        async with bench() as b, open_checkpointer("memory") as saver:
+            a = agent(b, "single", ScriptedModel([]), saver)
+            with pytest.raises(ConfigError, match="no actor 'mallory'"):
+                await a.arun("hello", actor="mallory", use_case="helpdesk")
+            with pytest.raises(ConfigError, match="no use case 'nope'"):
+                await a.arun("hello", actor="alice", use_case="nope")
+            assert b.store.run_ids() == []
+
+    run(scenario())
+
+
+def test_on_resume_a_settled_step_answers_from_its_record_whatever_policy_says_now() -> None:
+    """The process dies inside act, after the order's commit: LangGraph runs act again."""
+
+    async def killed(seconds: float) -> None:
+        raise asyncio.CancelledError  # the process is killed while it waits to retry
+
+    async def scenario() -> None:
+        async with bench() as b, open_checkpointer("memory") as saver:
+            model = ScriptedModel(
+                [[("create_purchase_order", TONER), ("find_supplier", {"query": "Pacific"})]]
+            )
+            await b.world(
+                "POST",
+                "/_world/faults",
+                json={"method": "GET", "path": "/erp/suppliers", "status": 503},
+            )
+            b.executor._sleep = killed
+            with pytest.raises((asyncio.CancelledError, NodeCancelledError)):
+                await agent(b, "single", model, saver).arun(
+                    "Order toner, then look up Pacific", actor="alice", use_case="procurement"
+                )
+            [run_id] = b.store.run_ids()
+            # Meanwhile alice loses erp:write; her toner order was committed before that.
+            actors = default_policy().model_dump(mode="json", by_alias=True)["actors"]
+            actors["alice"]["scopes"] = ["erp:read"]
+            b.executor.policy = policy_with(actors=actors)
+            b.executor._sleep = asyncio.sleep
+            later = ScriptedModel(["Toner ordered as PO-000001; Pacific found."])
+            done = await agent(b, "single", later, saver).aresume(run_id)  # type: ignore[arg-type]
+            toner, supplier = later.tool_messages()
+            assert toner["status"] == "replayed"  # not "blocked": it is done
+            assert supplier["status"] == "ok"
+            kinds = [e.kind for e in b.store.read(done.run_id)]
+            assert kinds.count("step_committed") == 2  # the order once, the lookup once
+            assert "step_rejected" not in kinds
+            assert len(await purchase_orders(b)) == 1
+
+    run(scenario())
+
+
+def test_call_ids_reused_across_turns_do_not_hide_a_new_call() -> None:
+    async def scenario() -> None:
+        async with bench() as b, open_checkpointer("memory") as saver:
+            model = ScriptedModel(
+                [
+                    [("find_supplier", {"query": "Nagoya"})],
+                    [("create_purchase_order", TONER)],  # its id is call_1 again
+                    "Placed PO-000001.",
+                ],
+                reuse_call_ids=True,
+            )
+            result = await agent(b, "single", model, saver).arun(
+                "Order 16 TONER-BK-05 from SUP-000103", actor="alice", use_case="procurement"
+            )
+            assert [s.step.tool for s in result.state.steps.values()] == [
+                "find_supplier",
+                "create_purchase_order",
+            ]
+            assert len(await purchase_orders(b)) == 1
+            last = model.requests[-1].messages
+            assert [m["role"] for m in last[-4:]] == ["assistant", "tool", "assistant", "tool"]
+
+    run(scenario())
+
+
+def test_multi_refuses_to_repeat_a_committed_write_after_a_replan() -> None:
+    async def scenario() -> None:
+        async with bench() as b, open_checkpointer("memory") as saver:
+            plan = {
+                "steps": [{"tool": "create_purchase_order", "purpose": "order toner"}],
+                "clarification": None,
+            }
+            model = ScriptedModel(
+                [
+                    [("create_purchase_order", TONER)],
+                    "Placed PO-000099.",  # a wrong id: the rules send the planner back
+                    [("create_purchase_order", {**TONER, "idempotency_key": "another-key-0001"})],
+                    "Placed PO-000001.",
+                ],
+                plans=[plan, plan, plan],
+            )
+            result = await agent(b, "multi", model, saver).arun(
+                "Order 16 TONER-BK-05 from SUP-000103", actor="alice", use_case="procurement"
+            )
+            assert len(await purchase_orders(b)) == 1
+            assert any(
+                "already committed in this run" in f
+                for v in result.state.verdicts
+                for f in v.findings
+            )
+            assert result.state.status == "succeeded"
+
+    run(scenario())
+
+
+def test_calls_beyond_max_steps_in_one_turn_are_answered_but_not_run() -> None:
+    async def scenario() -> None:
+        async with bench() as b, open_checkpointer("memory") as saver:
+            model = ScriptedModel([[("find_supplier", {"query": f"q{i}"}) for i in range(5)]])
+            result = await agent(
+                b, "single", model, saver, limits=StopConditions(max_steps=2)
+            ).arun("Find suppliers", actor="alice", use_case="procurement")
+            assert len(result.state.steps) == 2
+            assert len(b.sent_to("/erp/suppliers", "GET")) == 2
+            assert result.state.status == "failed"
+            assert b.store.read(result.run_id)[-1].reason == "stopped: max_steps (2) reached"  # type: ignore[union-attr]
+
+    run(scenario())
+
+
+def test_a_resume_before_anyone_decided_writes_nothing_and_still_waits() -> None:
+    async def scenario() -> None:
+        async with bench() as b, open_checkpointer("memory") as saver:
+            model = ScriptedModel([[("create_purchase_order", LAPTOPS)]])
+            a = agent(b, "single", model, saver)
+            first = await a.arun("Order laptops", actor="alice", use_case="procurement")
+            before = len(b.store.read(first.run_id))
+            again = await a.aresume(first.run_id)
+            assert again.is_waiting
+            assert again.waiting == first.waiting
+            assert len(b.store.read(first.run_id)) == before
+
+    run(scenario())
+
+
+def test_multi_checks_the_stop_conditions_before_asking_the_verifier() -> None:
+    async def scenario() -> None:
+        async with bench() as b, open_checkpointer("memory") as saver:
+            plan = {"steps": [], "clarification": None}
+            model = ScriptedModel(["Nothing to do."], plans=[plan])
+            result = await agent(
+                b, "multi", model, saver, limits=StopConditions(max_model_calls=2)
+            ).arun("Say hello", actor="alice", use_case="procurement")
+            assert [c.node for c in result.state.model_calls] == ["planner", "agent"]
+            assert result.state.status == "failed"
 
     run(scenario())

@@ -68,3 +68,18 @@ def test_outcomes_that_did_their_job_or_wait_pass_and_the_rest_are_findings() ->
     for status in ("invalid", "blocked", "rejected", "failed"):
         [finding] = check_outcome(outcome("create_ticket", status))
         assert finding.startswith(f"create_ticket ended {status}")
+
+
+def test_only_words_that_undo_the_claim_excuse_it() -> None:
+    read_only = [SUPPLIER]
+    for answer in (
+        "I placed the order with SUP-000103, so no further action is needed.",
+        "I sent the confirmation email if you want to check it.",
+    ):
+        assert check_answer(answer, read_only, is_write=is_write) != [], answer
+    for answer in (
+        "The order will be placed once a person approves it.",
+        "I haven't sent the email: the address is off the allowlist.",
+        "The ticket was never closed.",
+    ):
+        assert check_answer(answer, read_only, is_write=is_write) == [], answer
