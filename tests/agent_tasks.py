@@ -8,6 +8,7 @@ and the run's final state, never the model's words alone.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +77,21 @@ def answers_citing(*needles: str) -> Callable[[Diff, RunState], bool]:
     def check(diff: Diff, state: RunState) -> bool:
         answer = state.answer or ""
         return diff == {} and state.status == "succeeded" and any(n in answer for n in needles)
+
+    return check
+
+
+def stock_of(sku: str, on_hand: int) -> Callable[[Diff, RunState], bool]:
+    """Nothing changed, and the answer names the SKU and its stock as a number of its own."""
+
+    def check(diff: Diff, state: RunState) -> bool:
+        answer = state.answer or ""
+        return (
+            diff == {}
+            and state.status == "succeeded"
+            and sku in answer
+            and re.search(rf"(?<![\w-]){on_hand}(?![\w-])", answer.replace(sku, "")) is not None
+        )
 
     return check
 
@@ -167,7 +183,7 @@ TASKS: tuple[AgentTask, ...] = (
         "How many STAPLES-26-6 boxes do we have in stock?",
         "alice",
         "procurement",
-        answers_citing("3"),
+        stock_of("STAPLES-26-6", 3),
         kind="read",
     ),
     AgentTask(
