@@ -31,7 +31,7 @@ import httpx
 from pydantic import BaseModel, JsonValue
 
 from agentlab.core.clock import Clock, SystemClock
-from agentlab.core.errors import PolicyViolation, ToolRejected
+from agentlab.core.errors import AgentlabError, PolicyViolation, ToolRejected
 from agentlab.core.events import StepApproved, StepRejected
 from agentlab.core.ids import StepId
 from agentlab.policy import Policy, approval_for, check_call
@@ -198,21 +198,21 @@ class Executor:
         spec = self.tools.get(tool)
         side_effect = spec.side_effect if spec else "read"
         unparsed = None
+        problem = "the arguments are not a JSON object"
         if isinstance(arguments, str):
             unparsed, arguments = arguments, _json_object(arguments)
+        if arguments is not None and not _is_storable(arguments):
+            unparsed, arguments = json.dumps(arguments, default=str), None
+            problem = "the arguments hold text that is not valid Unicode (a lone surrogate)"
         if arguments is None:
-            # Kept as text, clipped, so the run's events show what the model wrote (the
-            # audit record of an invalid call keeps no arguments it could not read).
+            # Kept as text -- clipped, and escaped where it is not valid Unicode -- so the
+            # run's events show what the model wrote (the audit record of an invalid call
+            # keeps no arguments it could not read).
+            text = (unparsed or "")[:2000].encode("utf-8", "backslashreplace").decode("utf-8")
             step = recorder.propose(
-                tool,
-                {UNPARSED_ARGUMENTS: (unparsed or "")[:2000]},
-                side_effect=side_effect,
-                call_id=call_id,
+                tool, {UNPARSED_ARGUMENTS: text}, side_effect=side_effect, call_id=call_id
             )
-            message = (
-                "the arguments are not a JSON object; send one JSON object that matches the "
-                "tool's schema"
-            )
+            message = f"{problem}; send one JSON object that matches the tool's schema"
             outcome = _Call(self, recorder, request, StepState(step=step))._invalid(
                 tool, "invalid_arguments", message
             )
@@ -504,6 +504,17 @@ class _Call:
                 self._audit("retried", spec, args, reason=f"{exc}; waiting {wait_ms} ms")
                 await executor._sleep(wait_ms / 1000)
                 continue
+            except AgentlabError:
+                raise  # a set-up mistake (a missing resource, a bad key): for the developer
+            except Exception as exc:
+                # A tool's own bug, or a library it drives failing in a way it did not
+                # expect: the step fails with what happened, the run goes on.
+                message = f"{spec.name} crashed: {type(exc).__name__}: {exc}"[:1000]
+                self.recorder.fail(
+                    self.step_id, error_code="tool_crashed", message=message, is_retryable=False
+                )
+                self._audit("failed", spec, args, reason=message)
+                return self._outcome("failed", spec, message)
             latency_ms = (executor.clock.now() - started).total_seconds() * 1000
             return output, max(latency_ms, 0.0)
 
@@ -610,6 +621,15 @@ class _Call:
         self, status: OutcomeStatus, spec: ToolSpec[Any], message: str, content: JsonValue = None
     ) -> ToolOutcome:
         return ToolOutcome(status, spec.name, self.step_id, message, content)
+
+
+def _is_storable(arguments: Mapping[str, Any]) -> bool:
+    """True when the arguments can be written as UTF-8 JSON (no lone surrogates)."""
+    try:
+        json.dumps(arguments, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_object(text: str) -> dict[str, JsonValue] | None:
