@@ -115,7 +115,10 @@ class CommandSandbox(Protocol):
         ...
 
 
-Arg = Annotated[str, Field(min_length=1, max_length=4096)]
+NO_NUL = r"^[^\x00]*$"
+"""A NUL byte cannot be part of a program argument (the kernel ends the string there)."""
+
+Arg = Annotated[str, Field(min_length=1, max_length=4096, pattern=NO_NUL)]
 
 
 class RunCommand(ToolArguments):
@@ -129,8 +132,8 @@ class RunCommand(ToolArguments):
     argv: list[Arg] = Field(min_length=1, max_length=64)
     """The program and its arguments, e.g. ["python3", "-c", "print(2+2)"] or
     ["sh", "-c", "sort | uniq -c"]."""
-    stdin: str | None = Field(max_length=65536)
-    """Text given to the command on standard input, or null for none."""
+    stdin: str | None = Field(max_length=65536, pattern=NO_NUL)
+    """Text given to the command on standard input, or null for none (no NUL bytes)."""
     timeout_s: int = Field(ge=1, le=60)
     """Seconds before the command is killed, 1 to 60."""
 

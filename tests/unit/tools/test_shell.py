@@ -38,6 +38,9 @@ def test_run_command_is_a_read_under_its_own_scope_and_system() -> None:
         ({"timeout_s": "5"}, "timeout_s"),
         ({"argv": "ls -la"}, "argv"),
         ({"memory_mb": 4096}, "memory_mb"),
+        ({"argv": ["echo", "a\x00b"]}, "argv.1"),
+        ({"argv": ["\x00"]}, "argv.0"),
+        ({"stdin": "line\x00"}, "stdin"),
     ],
 )
 def test_bad_arguments_are_refused_naming_the_field(change: dict, field: str) -> None:
