@@ -437,6 +437,9 @@ class BubblewrapSandbox(_Sandbox):
             "/proc",
             "--dev",
             "/dev",
+            # --dev is a writable tmpfs (and /dev/shm in it): memory outside every limit.
+            "--remount-ro",
+            "/dev",
             "--bind",
             str(scratch),
             SCRATCH_DIR,

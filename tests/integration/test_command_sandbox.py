@@ -182,7 +182,8 @@ class TestEveryBackend:
         self, sandbox: GVisorSandbox | BubblewrapSandbox
     ) -> None:
         name = f"agentlab-sandbox-probe-{uuid.uuid4().hex}"
-        outside = ["/tmp", "/work", "/etc", "/usr", "/root", ""]
+        # /dev and /dev/shm would be memory no limit counts, outside scratch.
+        outside = ["/tmp", "/work", "/etc", "/usr", "/root", "/dev", "/dev/shm", ""]
         code = (
             "import json, sys\n"
             "out = {}\n"
