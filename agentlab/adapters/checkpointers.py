@@ -16,6 +16,10 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from cryptography.fernet import Fernet, InvalidToken
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+
 from agentlab.core.errors import BackendError, ConfigError, MissingDependency
 
 if TYPE_CHECKING:
@@ -34,9 +38,51 @@ _SETUP_LOCK = "agentlab_checkpointer_setup"
 _SETUP_POLL_S = 0.05
 
 
+class FernetCipher:
+    """LangGraph's ``CipherProtocol`` over Fernet (AES-128-CBC with HMAC-SHA256).
+
+    The same key format as the conversation log's, so one key protects both: a checkpoint
+    holds an open run's whole conversation.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        try:
+            self._fernet = Fernet(key)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(
+                "the checkpoint key is not a Fernet key (32 url-safe base64-encoded bytes)",
+                hint="use the conversation log's key, or Fernet.generate_key()",
+            ) from exc
+
+    def encrypt(self, plaintext: bytes) -> tuple[str, bytes]:
+        """Encrypt ``plaintext``; the name says which cipher to decrypt with."""
+        return "fernet", self._fernet.encrypt(plaintext)
+
+    def decrypt(self, ciphername: str, ciphertext: bytes) -> bytes:
+        """Decrypt what :meth:`encrypt` made.
+
+        Raises:
+            ConfigError: another cipher wrote it, or another key.
+        """
+        if ciphername != "fernet":
+            raise ConfigError(f"a checkpoint was encrypted with {ciphername!r}, not fernet")
+        try:
+            return self._fernet.decrypt(ciphertext)
+        except InvalidToken as exc:
+            raise ConfigError(
+                "a checkpoint was encrypted with another key",
+                hint="resume with the key the run was started with",
+            ) from exc
+
+
+def encrypted_serde(key: bytes) -> EncryptedSerializer:
+    """LangGraph's serializer, encrypting every checkpointed value with ``key``."""
+    return EncryptedSerializer(FernetCipher(key))
+
+
 @asynccontextmanager
 async def open_checkpointer(
-    url: str, *, max_connections: int = 4
+    url: str, *, max_connections: int = 4, key: bytes | None = None
 ) -> AsyncIterator[BaseCheckpointSaver[Any]]:
     """Open the checkpointer at ``url`` for ``graph.compile(checkpointer=...)``.
 
@@ -53,6 +99,8 @@ async def open_checkpointer(
             (LangGraph's ``AsyncPostgresSaver``; needs the ``postgres`` extra), which may be
             the event store's database. Put a password in ``PGPASSWORD`` or ``~/.pgpass``.
         max_connections: For PostgreSQL, the size of the connection pool.
+        key: A Fernet key: every checkpointed value (an open run's messages, tool results
+            included) is then stored encrypted. Without it values are stored as they are.
 
     Yields:
         The checkpointer; it is closed when the block ends.
@@ -64,22 +112,23 @@ async def open_checkpointer(
         SchemaTooNew: the DuckDB file's checkpoint tables come from a newer agentlab.
     """
     scheme, rest = _parse(url)
+    serde = encrypted_serde(key) if key is not None else None
     if scheme == "memory":
         from langgraph.checkpoint.memory import InMemorySaver  # noqa: PLC0415
 
-        yield InMemorySaver()
+        yield InMemorySaver(serde=serde)
         return
     if scheme == "duckdb":
         from agentlab.adapters.duckdb_checkpointer import DuckDBCheckpointSaver  # noqa: PLC0415
 
-        saver = await asyncio.to_thread(DuckDBCheckpointSaver, rest)
+        saver = await asyncio.to_thread(DuckDBCheckpointSaver, rest, serde=serde)
         try:
             yield saver
         finally:
             saver.close()
         return
-    async with _open_postgres(url, max_connections=max_connections) as postgres_saver:
-        yield postgres_saver
+    async with _open_postgres(url, max_connections=max_connections, serde=serde) as pg_saver:
+        yield pg_saver
 
 
 async def prune_finished(
@@ -162,7 +211,9 @@ def _masked(url: str) -> str:
 
 
 @asynccontextmanager
-async def _open_postgres(url: str, *, max_connections: int) -> AsyncIterator[Any]:
+async def _open_postgres(
+    url: str, *, max_connections: int, serde: SerializerProtocol | None
+) -> AsyncIterator[Any]:
     try:
         import psycopg  # noqa: PLC0415 - the postgres extra is optional
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver  # noqa: PLC0415
@@ -195,7 +246,7 @@ async def _open_postgres(url: str, *, max_connections: int) -> AsyncIterator[Any
     try:
         async with setup_conn:
             await pool.open(wait=True)
-            saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+            saver = AsyncPostgresSaver(pool, serde=serde)  # type: ignore[arg-type]
             await _take_setup_lock(setup_conn)
             await saver.setup()
             await setup_conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [_SETUP_LOCK])

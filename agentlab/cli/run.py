@@ -188,6 +188,7 @@ async def _run(
             model_api_key_env=settings.model_api_key_env,
             world_url=world_url or settings.world_url,
             checkpoint_url=checkpoints or settings.resolved_checkpoint_url(),
+            checkpoint_key=key,  # an open run's conversation is encrypted like the log's
             audit=audit_log,
             conversation=conversation,
             limits=limits,

@@ -59,6 +59,7 @@ async def open_live_agent(
     model_api_key_env: str = "OPENAI_API_KEY",
     world_url: str | None = None,
     checkpoint_url: str = "memory",
+    checkpoint_key: bytes | None = None,
     policy: Policy | None = None,
     audit: AuditLog | None = None,
     conversation: ConversationLog | None = None,
@@ -81,6 +82,8 @@ async def open_live_agent(
         model_api_key_env: The variable holding the endpoint's key; the simulator's profiles
             (``sim-*``) need none.
         world_url: A running world (``agentlab world serve``); None runs one in-process.
+        checkpoint_key: A Fernet key that encrypts every checkpointed value (an open run's
+            conversation); the CLI passes the conversation log's key.
         checkpoint_url: Where graph state is checkpointed; ``memory`` lives as long as this
             block, a DuckDB or PostgreSQL URL survives the process.
         policy: The policy; the embedded default if None.
@@ -147,7 +150,9 @@ async def open_live_agent(
             conversation=conversation,
             resources={"browser": browser} if browser is not None else None,
         )
-        checkpointer = await stack.enter_async_context(open_checkpointer(checkpoint_url))
+        checkpointer = await stack.enter_async_context(
+            open_checkpointer(checkpoint_url, key=checkpoint_key)
+        )
         retriever = _knowledge(stack) if config == "chat_rag" else None
         agent = Agent(
             config,
