@@ -73,6 +73,8 @@ MAX_PROCESSES = 128
 """Processes in one gVisor sandbox, where cgroups are available."""
 SANDBOX_OVERHEAD_MB = 256
 """Memory for gVisor's own kernel on top of the command's, in the whole-sandbox cgroup."""
+SCRATCH_MB = 256
+"""Size of the scratch tmpfs: a write past it fails with ``ENOSPC``."""
 MAX_SCRATCH_LISTING = 50
 _GRACE_S = 5.0
 """How long to wait for pipes and processes after a kill before giving up on them."""
@@ -114,12 +116,15 @@ class _Sandbox:
         system_dirs: Sequence[str] = SYSTEM_DIRS,
         max_output_bytes: int = MAX_OUTPUT_BYTES,
         max_file_bytes: int = MAX_FILE_BYTES,
+        scratch_mb: int = SCRATCH_MB,
         fallback_reason: str | None = None,
     ) -> None:
         self.system_dirs = tuple(system_dirs)
         self.max_output_bytes = max_output_bytes
         self.max_file_bytes = max_file_bytes
+        self.scratch_mb = scratch_mb
         self.fallback_reason = fallback_reason
+        self.unenforced_limits: tuple[str, ...] = ()
         self._as_nobody = os.geteuid() == 0
 
     async def run(
@@ -133,10 +138,20 @@ class _Sandbox:
         """Run ``argv`` in a fresh sandbox; see :class:`agentlab.tools.shell.CommandSandbox`."""
         if not argv:
             raise ValueError("argv is empty: give at least the program to run")
+        if any("\0" in arg for arg in argv):
+            raise ValueError("an argument holds a NUL byte, which no program can receive")
+        unenforced = list(self.unenforced_limits)
         work = Path(tempfile.mkdtemp(prefix=f"agentlab-{self.kind}-"))
+        scratch = work / "scratch"
+        mounted = False
         try:
-            scratch = work / "scratch"
             scratch.mkdir()
+            mounted = await self._mount_scratch(scratch)
+            if not mounted:
+                unenforced.append(
+                    f"scratch size ({self.scratch_mb} MB): a tmpfs could not be mounted "
+                    "(it needs root), so scratch is a directory on the host's disk"
+                )
             if self._as_nobody:
                 os.chown(scratch, NOBODY, NOBODY)
                 work.chmod(0o711)  # nobody may pass through to scratch, not list the rest
@@ -144,6 +159,8 @@ class _Sandbox:
             finished = await self._run_in(work, scratch, call)
             files = _list_scratch(scratch)
         finally:
+            if mounted:  # lazily: a process of runsc's may still hold it for a moment
+                await _quiet(["umount", "--lazy", str(scratch)])
             shutil.rmtree(work, ignore_errors=True)
         return CommandResult(
             exit_code=finished.exit_code,
@@ -156,7 +173,19 @@ class _Sandbox:
             stderr_truncated=finished.stderr_truncated,
             fallback_reason=self.fallback_reason,
             scratch_files=files,
+            unenforced_limits=tuple(unenforced),
         )
+
+    async def _mount_scratch(self, scratch: Path) -> bool:
+        """Mount a tmpfs of ``scratch_mb`` on ``scratch``; False where that is not allowed.
+
+        The tmpfs is mounted on the host side, so the files left in it can still be listed
+        after the sandbox is gone; its pages count in the sandbox's memory cgroup.
+        """
+        if not self._as_nobody:  # mounting needs root; unprivileged callers keep a directory
+            return False
+        options = f"size={self.scratch_mb}m,mode=0700,uid={NOBODY},gid={NOBODY},nosuid,nodev"
+        return await _succeeds(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(scratch)])
 
     async def _run_in(self, work: Path, scratch: Path, call: _Call) -> _Finished:
         raise NotImplementedError
@@ -248,6 +277,7 @@ class GVisorSandbox(_Sandbox):
         system_dirs: Top-level host directories shown read-only.
         max_output_bytes: Bytes of stdout and of stderr kept.
         max_file_bytes: Largest file the command may write.
+        scratch_mb: Size of the scratch tmpfs (where the host side runs as root).
         fallback_reason: Set when this sandbox stands in for another.
     """
 
@@ -262,12 +292,14 @@ class GVisorSandbox(_Sandbox):
         system_dirs: Sequence[str] = SYSTEM_DIRS,
         max_output_bytes: int = MAX_OUTPUT_BYTES,
         max_file_bytes: int = MAX_FILE_BYTES,
+        scratch_mb: int = SCRATCH_MB,
         fallback_reason: str | None = None,
     ) -> None:
         super().__init__(
             system_dirs=system_dirs,
             max_output_bytes=max_output_bytes,
             max_file_bytes=max_file_bytes,
+            scratch_mb=scratch_mb,
             fallback_reason=fallback_reason,
         )
         self.runsc = runsc
@@ -334,7 +366,8 @@ class GVisorSandbox(_Sandbox):
             },
         }
         if self.use_cgroups:
-            total = (memory_mb + SANDBOX_OVERHEAD_MB) * 1024 * 1024
+            # The scratch tmpfs's pages may be charged here too.
+            total = (memory_mb + self.scratch_mb + SANDBOX_OVERHEAD_MB) * 1024 * 1024
             config["linux"]["resources"] = {  # type: ignore[index]
                 "memory": {"limit": total},
                 "pids": {"limit": MAX_PROCESSES},
@@ -386,6 +419,7 @@ class BubblewrapSandbox(_Sandbox):
         system_dirs: Top-level host directories shown read-only.
         max_output_bytes: Bytes of stdout and of stderr kept.
         max_file_bytes: Largest file the command may write.
+        scratch_mb: Size of the scratch tmpfs (where the host side runs as root).
         fallback_reason: Why this stands in for gVisor; every result carries it.
     """
 
@@ -398,12 +432,14 @@ class BubblewrapSandbox(_Sandbox):
         system_dirs: Sequence[str] = SYSTEM_DIRS,
         max_output_bytes: int = MAX_OUTPUT_BYTES,
         max_file_bytes: int = MAX_FILE_BYTES,
+        scratch_mb: int = SCRATCH_MB,
         fallback_reason: str | None = None,
     ) -> None:
         super().__init__(
             system_dirs=system_dirs,
             max_output_bytes=max_output_bytes,
             max_file_bytes=max_file_bytes,
+            scratch_mb=scratch_mb,
             fallback_reason=fallback_reason,
         )
         self.bwrap = bwrap
@@ -560,6 +596,20 @@ def _kill_group(process: asyncio.subprocess.Process) -> None:
 async def _reap(process: asyncio.subprocess.Process) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(process.wait(), _GRACE_S)
+
+
+async def _succeeds(command: list[str]) -> bool:
+    """Run a set-up command; whether it exited 0 (a missing program is a failure)."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+    except OSError:
+        return False
+    return await process.wait() == 0
 
 
 async def _quiet(command: list[str]) -> None:

@@ -61,6 +61,8 @@ class CommandResult:
     """Why the preferred sandbox was not used, when it was not (e.g. gVisor could not start)."""
     scratch_files: tuple[ScratchFile, ...] = ()
     """Files left in the scratch directory when the command ended (a capped listing)."""
+    unenforced_limits: tuple[str, ...] = ()
+    """Limits this sandbox could not enforce for this call, each with why (e.g. no cgroup)."""
 
     def as_json(self) -> dict[str, JsonValue]:
         """The result as the model and the event log see it."""
@@ -77,6 +79,7 @@ class CommandResult:
             "scratch_files": [
                 {"path": item.path, "size_bytes": item.size_bytes} for item in self.scratch_files
             ],
+            "unenforced_limits": list(self.unenforced_limits),
         }
 
 
@@ -93,6 +96,8 @@ class CommandSandbox(Protocol):
     """Which sandbox this is."""
     fallback_reason: str | None
     """Why this backend stands in for the preferred one; None when it is the preferred one."""
+    unenforced_limits: tuple[str, ...]
+    """Limits this backend cannot enforce on this host, each with why; empty when all hold."""
 
     async def run(
         self,
@@ -110,7 +115,8 @@ class CommandSandbox(Protocol):
             stdin: Text fed to the command; None gives it an empty input.
             timeout_s: Wall-clock limit, sandbox start included; at it the whole sandbox is
                 killed and the result says ``timed_out``.
-            memory_mb: Address-space limit of each process in the sandbox.
+            memory_mb: Address-space limit of each process in the sandbox; where the
+                backend has a cgroup, the whole sandbox is capped too.
         """
         ...
 
@@ -163,6 +169,7 @@ async def run_command(args: RunCommand, ctx: ToolContext) -> ToolOutput:
             "argv": list(args.argv),
             "sandbox": outcome.sandbox,
             "fallback_reason": outcome.fallback_reason,
+            "unenforced_limits": list(outcome.unenforced_limits),
             "exit_code": outcome.exit_code,
             "timed_out": outcome.timed_out,
             "killed": outcome.killed,

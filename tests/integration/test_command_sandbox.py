@@ -57,6 +57,15 @@ def _usable(kind: str) -> GVisorSandbox | BubblewrapSandbox:
     pytest.skip(f"{kind} cannot start on this machine: {'; '.join(problems)}")
 
 
+def _like(
+    sandbox: GVisorSandbox | BubblewrapSandbox, **options: int
+) -> GVisorSandbox | BubblewrapSandbox:
+    """A sandbox of the same backend and set-up as ``sandbox``, with other limits."""
+    if isinstance(sandbox, GVisorSandbox):
+        return GVisorSandbox(use_cgroups=sandbox.use_cgroups, **options)
+    return BubblewrapSandbox(**options)
+
+
 @pytest.fixture(scope="module", params=["gvisor", "bubblewrap"])
 def sandbox(request: pytest.FixtureRequest) -> GVisorSandbox | BubblewrapSandbox:
     return _usable(request.param)
@@ -206,6 +215,34 @@ class TestEveryBackend:
         for folder in outside:
             assert not Path(f"{folder}/{name}").exists()
         assert [f.path for f in result.scratch_files] == [name]
+
+    def test_scratch_is_a_tmpfs_of_its_size_and_a_write_past_it_fails_with_enospc(
+        self, sandbox: GVisorSandbox | BubblewrapSandbox
+    ) -> None:
+        if os.geteuid() != 0:
+            pytest.skip("the scratch tmpfs is mounted by root; others get a limits note")
+        small = _like(sandbox, scratch_mb=8)
+        code = (
+            "import errno, os\n"
+            "written = 0\n"
+            "try:\n"
+            "    with open('fill', 'wb') as f:\n"
+            "        for _ in range(64):\n"
+            "            f.write(b'x' * 1024 * 1024)\n"
+            "            f.flush()\n"
+            "            written += 1\n"
+            "except OSError as exc:\n"
+            "    print(errno.errorcode[exc.errno])\n"
+            "print(written)"
+        )
+        result = run(small, python(code))
+        assert result.stdout.split() == ["ENOSPC", result.stdout.split()[-1]], result
+        assert int(result.stdout.split()[-1]) <= 8
+        # The files left in scratch are still listed, the full one included.
+        [left] = result.scratch_files
+        assert left.path == "fill"
+        assert 0 < left.size_bytes <= 8 * 1024 * 1024
+        assert not any("scratch" in note for note in result.unenforced_limits)
 
     def test_the_scratch_directory_is_fresh_for_each_call_and_removed_after(
         self, sandbox: GVisorSandbox | BubblewrapSandbox

@@ -9,6 +9,7 @@ from typing import Any
 from agentlab.adapters.command_sandbox import (
     MAX_FILE_BYTES,
     SANDBOX_OVERHEAD_MB,
+    SCRATCH_MB,
     BubblewrapSandbox,
     GVisorSandbox,
 )
@@ -51,7 +52,7 @@ def test_gvisor_runs_as_nobody_in_a_fresh_network_namespace_with_limits(tmp_path
     assert limits == {"RLIMIT_AS": 256 * 1024 * 1024, "RLIMIT_FSIZE": MAX_FILE_BYTES}
     assert {"type": "network"} in config["linux"]["namespaces"]
     memory = config["linux"]["resources"]["memory"]["limit"]
-    assert memory == (256 + SANDBOX_OVERHEAD_MB) * 1024 * 1024
+    assert memory == (256 + SCRATCH_MB + SANDBOX_OVERHEAD_MB) * 1024 * 1024
 
 
 def test_gvisor_without_cgroups_asks_runsc_to_ignore_them(tmp_path: Path) -> None:

@@ -69,6 +69,7 @@ def test_a_result_reads_as_json_with_the_sandbox_and_why_it_was_chosen() -> None
         sandbox="bubblewrap",
         fallback_reason="gVisor (runsc) could not start: missing",
         scratch_files=(ScratchFile("out.csv", 12),),
+        unenforced_limits=("memory of the whole sandbox: no cgroup",),
     )
     assert result.as_json() == {
         "exit_code": 0,
@@ -81,4 +82,5 @@ def test_a_result_reads_as_json_with_the_sandbox_and_why_it_was_chosen() -> None
         "sandbox": "bubblewrap",
         "fallback_reason": "gVisor (runsc) could not start: missing",
         "scratch_files": [{"path": "out.csv", "size_bytes": 12}],
+        "unenforced_limits": ["memory of the whole sandbox: no cgroup"],
     }
