@@ -202,7 +202,9 @@ async def _run(
 
 def _show(result: AgentRun, store: str | None) -> None:
     with open_store(resolve_store_url(store), must_exist=True) as event_store:
-        rows = timeline(event_store.read(result.run_id))
+        events = event_store.read(result.run_id)
+    rows = timeline(events)
+    reason = getattr(events[-1], "reason", "") if events[-1].kind == "run_finished" else ""
     console.print(timeline_table(rows, title=f"timeline of {result.run_id}"))
     state = result.state
     cost = sum(call.cost_usd for call in state.model_calls)
@@ -213,6 +215,8 @@ def _show(result: AgentRun, store: str | None) -> None:
         f"{len(state.steps)} tool call(s), {len(state.model_calls)} model call(s), "
         f"${cost:.4f}"
     )
+    if reason:
+        console.print(f"[bold]why[/bold]: {reason}", highlight=False)
     if state.answer:
         console.print(f"[bold]answer[/bold]: {state.answer}", highlight=False)
     if result.is_waiting and result.waiting:
