@@ -74,3 +74,27 @@ def test_resume_of_an_unknown_run_is_a_clear_error() -> None:
     result = runner.invoke(app, ["resume", "run_nope"])
     assert result.exit_code == 2
     assert "no run run_nope" in result.output
+
+
+def test_a_run_that_stops_says_why() -> None:
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "Restock the floor-3 printer: order 20 black toner TONER-BK-05 from Nagoya "
+            "Print Consumables.",
+            "--config",
+            "single",
+            "--max-steps",
+            "1",
+        ],
+        env=WIDE,
+    )
+    assert result.exit_code == 0, result.output
+    assert "why: stopped: max_steps (1) reached" in result.stdout
+
+
+def test_a_step_limit_below_one_is_a_usage_error() -> None:
+    result = runner.invoke(app, ["run", "hello", "--max-steps", "0"])
+    assert result.exit_code == 2
+    assert "--max-steps" in result.output
