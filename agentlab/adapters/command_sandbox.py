@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -70,7 +71,10 @@ MAX_OUTPUT_BYTES = 64 * 1024
 MAX_FILE_BYTES = 64 * 1024 * 1024
 """Largest file a command may write (``RLIMIT_FSIZE``)."""
 MAX_PROCESSES = 128
-"""Processes in one gVisor sandbox, where cgroups are available."""
+"""Processes the command may have at once (``RLIMIT_NPROC``, enforced by gVisor's kernel)."""
+MAX_SANDBOX_TASKS = 1024
+"""Host tasks (threads) of one gVisor sandbox, in its cgroup: gVisor's own threads count
+here, not the command's processes, and too few crash the sandbox (Go cannot start a thread)."""
 SANDBOX_OVERHEAD_MB = 256
 """Memory for gVisor's own kernel on top of the command's, in the whole-sandbox cgroup."""
 SCRATCH_MB = 256
@@ -103,6 +107,7 @@ class _Finished:
     stderr_truncated: bool
     timed_out: bool
     killed: bool
+    sandbox_error: str | None = None
 
 
 class _Sandbox:
@@ -174,6 +179,7 @@ class _Sandbox:
             fallback_reason=self.fallback_reason,
             scratch_files=files,
             unenforced_limits=tuple(unenforced),
+            sandbox_error=finished.sandbox_error,
         )
 
     async def _mount_scratch(self, scratch: Path) -> bool:
@@ -270,8 +276,9 @@ class GVisorSandbox(_Sandbox):
 
     Args:
         runsc: The ``runsc`` program (a name on ``PATH`` or a path).
-        use_cgroups: Also cap the whole sandbox's memory and processes with a cgroup;
+        use_cgroups: Also cap the whole sandbox's memory and host tasks with a cgroup;
             :func:`open_command_sandbox` turns this off where the host has no cgroups.
+        max_sandbox_tasks: Host tasks (gVisor's threads) allowed in that cgroup.
         platform: gVisor's platform (``ptrace``, ``systrap``, ``kvm``); None for runsc's
             default.
         system_dirs: Top-level host directories shown read-only.
@@ -288,6 +295,7 @@ class GVisorSandbox(_Sandbox):
         *,
         runsc: str = "runsc",
         use_cgroups: bool = True,
+        max_sandbox_tasks: int = MAX_SANDBOX_TASKS,
         platform: str | None = None,
         system_dirs: Sequence[str] = SYSTEM_DIRS,
         max_output_bytes: int = MAX_OUTPUT_BYTES,
@@ -304,6 +312,7 @@ class GVisorSandbox(_Sandbox):
         )
         self.runsc = runsc
         self.use_cgroups = use_cgroups
+        self.max_sandbox_tasks = max_sandbox_tasks
         self.platform = platform
 
     def bundle(
@@ -349,6 +358,7 @@ class GVisorSandbox(_Sandbox):
                         "hard": self.max_file_bytes,
                         "soft": self.max_file_bytes,
                     },
+                    {"type": "RLIMIT_NPROC", "hard": MAX_PROCESSES, "soft": MAX_PROCESSES},
                 ],
                 "noNewPrivileges": True,
                 "capabilities": {
@@ -370,13 +380,18 @@ class GVisorSandbox(_Sandbox):
             total = (memory_mb + self.scratch_mb + SANDBOX_OVERHEAD_MB) * 1024 * 1024
             config["linux"]["resources"] = {  # type: ignore[index]
                 "memory": {"limit": total},
-                "pids": {"limit": MAX_PROCESSES},
+                "pids": {"limit": self.max_sandbox_tasks},
             }
         return config
 
     def command(self, work: Path, container_id: str) -> list[str]:
         """The ``runsc run`` command line for the bundle in ``work``."""
-        flags = [f"--root={work / 'state'}", "--network=none", "--overlay2=none"]
+        flags = [
+            f"--root={work / 'state'}",
+            f"--debug-log={work / 'logs'}/",  # why a sandbox crashed; deleted with work
+            "--network=none",
+            "--overlay2=none",
+        ]
         if not self.use_cgroups:
             flags.append("--ignore-cgroups")
         if self.platform:
@@ -389,9 +404,14 @@ class GVisorSandbox(_Sandbox):
         container_id = f"agentlab-{uuid.uuid4().hex[:16]}"
         kill = _RunscKiller(self.runsc, work / "state", container_id)
         try:
-            return await self._supervise(self.command(work, container_id), call, kill=kill)
+            finished = await self._supervise(self.command(work, container_id), call, kill=kill)
         finally:
             await kill.delete()
+        crash = _runsc_crash(work / "logs")
+        if crash is None or finished.timed_out:
+            return finished
+        # The exit code is the sandbox's (Go's 2 after a panic), not the command's.
+        return dataclasses.replace(finished, exit_code=None, killed=True, sandbox_error=crash)
 
 
 class _RunscKiller(_Killer):
@@ -624,6 +644,31 @@ async def _quiet(command: list[str]) -> None:
     except OSError:
         return
     await _reap(process)
+
+
+_CRASH_MARKS = ("panic:", "fatal error:", "runtime: ")
+_WAIT_FAILED = "Wait RPC to container"
+
+
+def _runsc_crash(logs: Path) -> str | None:
+    """Why the gVisor sandbox died under the command, from runsc's logs; None if it did not.
+
+    ``runsc run`` reports the container's exit; when the sandbox itself dies (a panic, a
+    thread it cannot start) the wait fails and runsc exits with the sandbox's own code.
+    """
+    texts = {}
+    for path in sorted(logs.glob("*.txt")):
+        with contextlib.suppress(OSError):
+            texts[path.name] = path.read_text(encoding="utf-8", errors="replace")
+    if not any(_WAIT_FAILED in text for text in texts.values()):
+        return None
+    for name, text in texts.items():
+        if ".boot." not in name:
+            continue
+        for line in text.splitlines():
+            if line.startswith(_CRASH_MARKS):
+                return f"the gVisor sandbox crashed: {line.strip()[:300]}"
+    return "the gVisor sandbox died before the command exited (runsc lost the container)"
 
 
 def _list_scratch(scratch: Path) -> tuple[ScratchFile, ...]:

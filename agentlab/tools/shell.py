@@ -63,6 +63,8 @@ class CommandResult:
     """Files left in the scratch directory when the command ended (a capped listing)."""
     unenforced_limits: tuple[str, ...] = ()
     """Limits this sandbox could not enforce for this call, each with why (e.g. no cgroup)."""
+    sandbox_error: str | None = None
+    """Set when the sandbox itself failed under the command (then ``killed``, no exit code)."""
 
     def as_json(self) -> dict[str, JsonValue]:
         """The result as the model and the event log see it."""
@@ -80,6 +82,7 @@ class CommandResult:
                 {"path": item.path, "size_bytes": item.size_bytes} for item in self.scratch_files
             ],
             "unenforced_limits": list(self.unenforced_limits),
+            "sandbox_error": self.sandbox_error,
         }
 
 
@@ -173,6 +176,7 @@ async def run_command(args: RunCommand, ctx: ToolContext) -> ToolOutput:
             "exit_code": outcome.exit_code,
             "timed_out": outcome.timed_out,
             "killed": outcome.killed,
+            "sandbox_error": outcome.sandbox_error,
             "timeout_s": args.timeout_s,
             "memory_mb": DEFAULT_MEMORY_MB,
         },

@@ -57,6 +57,26 @@ def _usable(kind: str) -> GVisorSandbox | BubblewrapSandbox:
     pytest.skip(f"{kind} cannot start on this machine: {'; '.join(problems)}")
 
 
+_FORK = (
+    "import os, time\n"
+    "children = []\n"
+    "for i in range({n}):\n"
+    "    try:\n"
+    "        pid = os.fork()\n"
+    "    except OSError as exc:\n"
+    "        print('fork failed', exc.errno, flush=True)\n"
+    "        break\n"
+    "    if pid == 0:\n"
+    "        time.sleep(2)\n"
+    "        os._exit(0)\n"
+    "    children.append(pid)\n"
+    "for pid in children:\n"
+    "    os.waitpid(pid, 0)\n"
+    "print('forked', len(children), flush=True)\n"
+)
+"""Start ``n`` children that live a while (so all are alive at once), wait, say how many."""
+
+
 def _like(
     sandbox: GVisorSandbox | BubblewrapSandbox, **options: int
 ) -> GVisorSandbox | BubblewrapSandbox:
@@ -288,6 +308,13 @@ class TestEveryBackend:
         small = run(sandbox, python("b = bytearray(50 * 1024 * 1024); print('allocated')"))
         assert small.stdout == "allocated\n"
 
+    def test_dozens_of_processes_at_once_run(
+        self, sandbox: GVisorSandbox | BubblewrapSandbox
+    ) -> None:
+        result = run(sandbox, python(_FORK.format(n=60)), memory_mb=512)
+        assert (result.exit_code, result.stdout) == (0, "forked 60\n"), result
+        assert result.sandbox_error is None
+
     def test_output_beyond_the_cap_is_dropped_and_flagged(
         self, sandbox: GVisorSandbox | BubblewrapSandbox
     ) -> None:
@@ -307,6 +334,20 @@ def test_without_gvisor_bubblewrap_runs_the_command_and_says_why() -> None:
     result = run(sandbox, ["echo", "hi"])
     assert result.sandbox == "bubblewrap"
     assert result.fallback_reason == sandbox.fallback_reason
+
+
+def test_a_crashed_gvisor_sandbox_is_reported_as_killed_with_why() -> None:
+    """Too few host tasks for gVisor's own threads: its Go runtime panics under the command."""
+    if not _usable("gvisor").use_cgroups:
+        pytest.skip("gVisor runs without cgroups here, so no task limit can crash it")
+    starved = GVisorSandbox(max_sandbox_tasks=128)  # the limit that used to be set
+    result = run(starved, python(_FORK.format(n=60)), memory_mb=512)
+    assert result.killed
+    assert result.exit_code is None
+    assert not result.timed_out
+    assert result.sandbox_error is not None
+    assert result.sandbox_error.startswith("the gVisor sandbox "), result.sandbox_error
+    assert result.as_json()["sandbox_error"] == result.sandbox_error
 
 
 def test_gvisor_is_preferred_when_it_starts() -> None:

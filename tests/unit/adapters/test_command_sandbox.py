@@ -8,6 +8,8 @@ from typing import Any
 
 from agentlab.adapters.command_sandbox import (
     MAX_FILE_BYTES,
+    MAX_PROCESSES,
+    MAX_SANDBOX_TASKS,
     SANDBOX_OVERHEAD_MB,
     SCRATCH_MB,
     BubblewrapSandbox,
@@ -49,10 +51,16 @@ def test_gvisor_runs_as_nobody_in_a_fresh_network_namespace_with_limits(tmp_path
         e for e in process["env"] if e.split("=")[0] not in {"PATH", "HOME", "TMPDIR", "LANG"}
     ]
     limits = {r["type"]: r["hard"] for r in process["rlimits"]}
-    assert limits == {"RLIMIT_AS": 256 * 1024 * 1024, "RLIMIT_FSIZE": MAX_FILE_BYTES}
+    assert limits == {
+        "RLIMIT_AS": 256 * 1024 * 1024,
+        "RLIMIT_FSIZE": MAX_FILE_BYTES,
+        "RLIMIT_NPROC": MAX_PROCESSES,
+    }
     assert {"type": "network"} in config["linux"]["namespaces"]
     memory = config["linux"]["resources"]["memory"]["limit"]
     assert memory == (256 + SCRATCH_MB + SANDBOX_OVERHEAD_MB) * 1024 * 1024
+    # gVisor's own threads count in the pids cgroup: far more room than the command's cap.
+    assert config["linux"]["resources"]["pids"]["limit"] == MAX_SANDBOX_TASKS
 
 
 def test_gvisor_without_cgroups_asks_runsc_to_ignore_them(tmp_path: Path) -> None:

@@ -83,4 +83,5 @@ def test_a_result_reads_as_json_with_the_sandbox_and_why_it_was_chosen() -> None
         "fallback_reason": "gVisor (runsc) could not start: missing",
         "scratch_files": [{"path": "out.csv", "size_bytes": 12}],
         "unenforced_limits": ["memory of the whole sandbox: no cgroup"],
+        "sandbox_error": None,
     }
