@@ -77,6 +77,8 @@ MAX_SANDBOX_TASKS = 1024
 here, not the command's processes, and too few crash the sandbox (Go cannot start a thread)."""
 SANDBOX_OVERHEAD_MB = 256
 """Memory for gVisor's own kernel on top of the command's, in the whole-sandbox cgroup."""
+BWRAP_OVERHEAD_MB = 16
+"""Memory for bubblewrap's own processes on top of the command's, in its cgroup."""
 SCRATCH_MB = 256
 """Size of the scratch tmpfs: a write past it fails with ``ENOSPC``."""
 MAX_SCRATCH_LISTING = 50
@@ -108,6 +110,7 @@ class _Finished:
     timed_out: bool
     killed: bool
     sandbox_error: str | None = None
+    unenforced: tuple[str, ...] = ()
 
 
 class _Sandbox:
@@ -162,6 +165,7 @@ class _Sandbox:
                 work.chmod(0o711)  # nobody may pass through to scratch, not list the rest
             call = _Call(list(argv), stdin, timeout_s, memory_mb)
             finished = await self._run_in(work, scratch, call)
+            unenforced += finished.unenforced
             files = _list_scratch(scratch)
         finally:
             if mounted:  # lazily: a process of runsc's may still hold it for a moment
@@ -313,6 +317,11 @@ class GVisorSandbox(_Sandbox):
         self.runsc = runsc
         self.use_cgroups = use_cgroups
         self.max_sandbox_tasks = max_sandbox_tasks
+        if not use_cgroups:
+            self.unenforced_limits = (
+                "memory of the whole sandbox: runsc runs without a cgroup here "
+                "(--ignore-cgroups), so each process has only its own RLIMIT_AS",
+            )
         self.platform = platform
 
     def bundle(
@@ -436,6 +445,9 @@ class BubblewrapSandbox(_Sandbox):
 
     Args:
         bwrap: The ``bwrap`` program (a name on ``PATH`` or a path).
+        use_cgroups: Put each sandbox in a cgroup of its own, capping its memory and
+            processes as a whole, where the host lets us create one; each result says when
+            that was not possible.
         system_dirs: Top-level host directories shown read-only.
         max_output_bytes: Bytes of stdout and of stderr kept.
         max_file_bytes: Largest file the command may write.
@@ -449,6 +461,7 @@ class BubblewrapSandbox(_Sandbox):
         self,
         *,
         bwrap: str = "bwrap",
+        use_cgroups: bool = True,
         system_dirs: Sequence[str] = SYSTEM_DIRS,
         max_output_bytes: int = MAX_OUTPUT_BYTES,
         max_file_bytes: int = MAX_FILE_BYTES,
@@ -463,11 +476,22 @@ class BubblewrapSandbox(_Sandbox):
             fallback_reason=fallback_reason,
         )
         self.bwrap = bwrap
+        self.use_cgroups = use_cgroups
 
     def command(self, scratch: Path, argv: list[str], memory_mb: int) -> list[str]:
-        """The full command line: rlimits, the drop to ``nobody`` as root, then bwrap."""
+        """The full command line: rlimits, the drop to ``nobody`` as root, then bwrap.
+
+        ``RLIMIT_NPROC`` counts every process of the real user: as ``nobody`` that is the
+        sandboxes running at the same time, together.
+        """
         memory = memory_mb * 1024 * 1024
-        limits = ["prlimit", f"--as={memory}", f"--fsize={self.max_file_bytes}", "--"]
+        limits = [
+            "prlimit",
+            f"--as={memory}",
+            f"--fsize={self.max_file_bytes}",
+            f"--nproc={MAX_PROCESSES}",
+            "--",
+        ]
         drop = []
         if self._as_nobody:
             drop = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"]
@@ -510,7 +534,123 @@ class BubblewrapSandbox(_Sandbox):
 
     async def _run_in(self, work: Path, scratch: Path, call: _Call) -> _Finished:
         command = self.command(scratch, call.argv, call.memory_mb)
-        return await self._supervise(command, call, kill=_Killer())
+        memory_mb = call.memory_mb + self.scratch_mb + BWRAP_OVERHEAD_MB
+        cgroup = (
+            _Cgroup.create(work.name, memory_mb * 1024 * 1024, MAX_PROCESSES + 8)
+            if self.use_cgroups
+            else "cgroups are turned off for this sandbox"
+        )
+        if isinstance(cgroup, str):
+            return dataclasses.replace(
+                await self._supervise(command, call, kill=_Killer()),
+                unenforced=(
+                    f"memory and processes of the whole sandbox: {cgroup}; each process "
+                    f"has its RLIMIT_AS and nobody's processes RLIMIT_NPROC {MAX_PROCESSES}",
+                ),
+            )
+        try:
+            return await self._supervise(cgroup.enter(command), call, kill=_Killer())
+        finally:
+            await cgroup.remove()
+
+
+class _Cgroup:
+    """A cgroup (v1 or v2) of one sandbox, made under our own: caps on all of it at once.
+
+    It caps the memory and the processes of the whole sandbox, bwrap's own included. Our own
+    cgroup's limits still apply above it.
+    """
+
+    def __init__(self, dirs: list[Path]) -> None:
+        self.dirs = dirs
+
+    @classmethod
+    def create(cls, name: str, memory_bytes: int, max_tasks: int) -> _Cgroup | str:
+        """Make it and set its limits; or say why that is not possible here."""
+        try:
+            places = _own_cgroups()
+        except OSError as exc:
+            return f"the host's cgroups cannot be read ({exc})"
+        made: list[Path] = []
+        try:
+            if "memory" in places and "pids" in places:  # cgroup v1
+                memory, pids = places["memory"] / name, places["pids"] / name
+                memory.mkdir()
+                made.append(memory)
+                pids.mkdir()
+                made.append(pids)
+                (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
+                swap = memory / "memory.memsw.limit_in_bytes"
+                if swap.exists():
+                    swap.write_text(str(memory_bytes))
+                (pids / "pids.max").write_text(str(max_tasks))
+            elif "" in places:  # cgroup v2
+                group = places[""] / name
+                group.mkdir()
+                made.append(group)
+                (group / "memory.max").write_text(str(memory_bytes))
+                with contextlib.suppress(FileNotFoundError):
+                    (group / "memory.swap.max").write_text("0")
+                (group / "pids.max").write_text(str(max_tasks))
+            else:
+                return "the host has no memory and pids cgroup controllers"
+        except OSError as exc:
+            for path in reversed(made):
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+            return f"no cgroup could be made here ({type(exc).__name__}: {exc.strerror})"
+        return cls(made)
+
+    def enter(self, command: list[str]) -> list[str]:
+        """``command``, run by a shell that first moves itself into this cgroup.
+
+        If a move fails, the shell exits with an error before anything runs.
+        """
+        moves = " && ".join(f'echo $$ > "${i + 1}"' for i in range(len(self.dirs)))
+        script = f'{moves} && shift {len(self.dirs)} && exec "$@"'
+        procs = [str(path / "cgroup.procs") for path in self.dirs]
+        return ["/bin/sh", "-c", script, "sh", *procs, *command]
+
+    async def remove(self) -> None:
+        """Kill what is left in it and remove it."""
+        for path in self.dirs:
+            for _ in range(100):
+                with contextlib.suppress(OSError, ValueError):
+                    for pid in (path / "cgroup.procs").read_text().split():
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(int(pid), signal.SIGKILL)
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:  # its last processes are still exiting
+                    await asyncio.sleep(0.01)
+            else:
+                log.warning("cgroup %s could not be removed", path)
+
+
+def _own_cgroups() -> dict[str, Path]:
+    """Where our own cgroup is, per v1 controller (``memory``, ``pids``) and for v2 (``""``)."""
+    mounts: dict[str, tuple[Path, str]] = {}
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields, _, rest = line.partition(" - ")
+        parts, (fstype, _source, options) = fields.split(), rest.split()[:3]
+        root, point = parts[3], Path(parts[4])
+        if fstype == "cgroup2":
+            mounts[""] = (point, root)
+        elif fstype == "cgroup":
+            for option in options.split(","):
+                if option in ("memory", "pids"):
+                    mounts[option] = (point, root)
+    found: dict[str, Path] = {}
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _id, controllers, path = line.split(":", 2)
+        for controller in controllers.split(",") if controllers else [""]:
+            if controller in mounts:
+                point, root = mounts[controller]
+                found[controller] = point / os.path.relpath(path, root)
+    return found
 
 
 async def probe(sandbox: _Sandbox) -> str | None:
@@ -536,7 +676,8 @@ async def aopen_command_sandbox(
     """Probe the sandboxes once and return the first that runs a trivial command.
 
     gVisor is tried with a whole-sandbox cgroup, then without one (the host may have no
-    writable cgroups), then bubblewrap. A fallback's reason is carried by the sandbox and by
+    writable cgroups; then its ``fallback_reason`` and ``unenforced_limits`` say so), then
+    bubblewrap. A fallback's reason is carried by the sandbox and by
     every result it gives, so each run's events say which sandbox ran a command and why.
 
     Args:
@@ -550,12 +691,16 @@ async def aopen_command_sandbox(
     """
     problems: list[str] = []
     if prefer == "gvisor":
+        with_cgroups: str | None = None
         for use_cgroups in (True, False):
             gvisor = GVisorSandbox(runsc=runsc, use_cgroups=use_cgroups)
             problem = await probe(gvisor)
             if problem is None:
+                if with_cgroups is not None:  # a weaker gVisor: every result says so
+                    gvisor.fallback_reason = f"gVisor runs without a cgroup: {with_cgroups}"
                 return gvisor
             log.info("gVisor (cgroups=%s) did not start: %s", use_cgroups, problem)
+            with_cgroups = problem
         problems.append(f"gVisor ({runsc}) could not start: {problem}")
     reason = problems[0] if problems else None
     fallback = BubblewrapSandbox(bwrap=bwrap, fallback_reason=reason)

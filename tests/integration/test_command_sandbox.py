@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from agentlab.adapters.command_sandbox import (
+    MAX_PROCESSES,
     BubblewrapSandbox,
     GVisorSandbox,
     SandboxUnavailable,
@@ -315,6 +316,40 @@ class TestEveryBackend:
         assert (result.exit_code, result.stdout) == (0, "forked 60\n"), result
         assert result.sandbox_error is None
 
+    def test_processes_beyond_the_cap_are_refused(
+        self, sandbox: GVisorSandbox | BubblewrapSandbox
+    ) -> None:
+        result = run(sandbox, python(_FORK.format(n=400)), memory_mb=512)
+        assert result.exit_code == 0, result
+        assert "fork failed 11" in result.stdout  # EAGAIN
+        forked = int(result.stdout.split()[-1])
+        assert forked < MAX_PROCESSES
+
+    def test_memory_of_the_whole_sandbox_is_capped_or_the_result_says_it_is_not(
+        self, sandbox: GVisorSandbox | BubblewrapSandbox
+    ) -> None:
+        code = (
+            "import os, time\n"
+            "children = []\n"
+            "for i in range(6):\n"
+            "    pid = os.fork()\n"
+            "    if pid == 0:\n"
+            "        block = bytearray(400 * 1024 * 1024)\n"
+            "        for j in range(0, len(block), 4096):\n"
+            "            block[j] = 1\n"
+            "        time.sleep(2)\n"
+            "        os._exit(0)\n"
+            "    children.append(pid)\n"
+            "held = sum(os.waitpid(pid, 0)[1] == 0 for pid in children)\n"
+            "print('held', held, flush=True)\n"
+        )
+        result = run(_like(sandbox, scratch_mb=8), python(code), memory_mb=512)
+        notes = [n for n in result.unenforced_limits if n.startswith("memory")]
+        if notes:
+            pytest.skip(f"no whole-sandbox cap on this host, and the result says so: {notes}")
+        # 512 MB for the command (+ 8 MB of scratch): one child of 400 MB at a time at most.
+        assert result.stdout in ("", "held 0\n", "held 1\n"), result
+
     def test_output_beyond_the_cap_is_dropped_and_flagged(
         self, sandbox: GVisorSandbox | BubblewrapSandbox
     ) -> None:
@@ -431,6 +466,45 @@ def test_a_call_through_the_executor_records_the_step_its_result_and_the_sandbox
         assert MISSING in str(evidence["fallback_reason"])
     else:
         assert result["fallback_reason"] is None
+
+
+@pytest.mark.parametrize("kind", ["gvisor", "bubblewrap"])
+def test_limits_a_sandbox_cannot_enforce_reach_the_run_events(kind: str) -> None:
+    """Without a cgroup, the whole-sandbox memory cap is missing: the result and artifact say so."""
+    _usable(kind)
+    weaker: CommandSandbox = (
+        GVisorSandbox(use_cgroups=False)
+        if kind == "gvisor"
+        else BubblewrapSandbox(use_cgroups=False)
+    )
+    store = MemoryEventStore()
+
+    async def scenario() -> RunRecorder:
+        async with httpx.AsyncClient(base_url="http://127.0.0.1:9") as http:
+            executor = Executor(
+                tools=builtin_tools(),
+                policy=default_policy(),
+                http=http,
+                resources={"sandbox": weaker},
+            )
+            recorder = RunRecorder.start(store, task="t", actor="dana", ids=IdFactory.seeded(7))
+            done = await executor.call(
+                recorder,
+                DATA_OPS,
+                "run_command",
+                {"argv": ["true"], "stdin": None, "timeout_s": 20},
+            )
+            assert done.status == "ok"
+        return recorder
+
+    events = store.read(asyncio.run(scenario()).run_id)
+    [committed] = [e for e in events if isinstance(e, StepCommitted)]
+    [artifact] = [e.artifact for e in events if isinstance(e, ArtifactRecorded)]
+    for record in (committed.result, artifact.content):
+        assert isinstance(record, dict)
+        notes = record["unenforced_limits"]
+        assert isinstance(notes, list)
+        assert any(str(note).startswith("memory") for note in notes), notes
 
 
 def test_the_docs_example_runs_as_written(capsys: pytest.CaptureFixture[str]) -> None:

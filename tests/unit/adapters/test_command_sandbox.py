@@ -77,10 +77,11 @@ def test_gvisor_without_cgroups_asks_runsc_to_ignore_them(tmp_path: Path) -> Non
 
 def test_bubblewrap_unshares_everything_and_binds_only_scratch_writable(tmp_path: Path) -> None:
     command = BubblewrapSandbox().command(tmp_path, ["echo", "hi"], 128)
-    assert command[:4] == [
+    assert command[:5] == [
         "prlimit",
         f"--as={128 * 1024 * 1024}",
         f"--fsize={MAX_FILE_BYTES}",
+        f"--nproc={MAX_PROCESSES}",  # per real uid: all of nobody's sandboxes together
         "--",
     ]
     bwrap = command[command.index("bwrap") :]
@@ -94,4 +95,4 @@ def test_bubblewrap_unshares_everything_and_binds_only_scratch_writable(tmp_path
     assert remounted == ["/dev", "/"]
     assert bwrap[-3:] == ["--", "echo", "hi"]
     if os.geteuid() == 0:
-        assert command[4:6] == ["setpriv", "--reuid=65534"]
+        assert command[5:7] == ["setpriv", "--reuid=65534"]
