@@ -391,6 +391,9 @@ class GVisorSandbox(_Sandbox):
                 "memory": {"limit": total},
                 "pids": {"limit": self.max_sandbox_tasks},
             }
+            # Relative: under our own cgroup, so the host's limits on us hold for it too
+            # (without a path runsc makes one at the hierarchy's root, outside them).
+            config["linux"]["cgroupsPath"] = work.name  # type: ignore[index]
         return config
 
     def command(self, work: Path, container_id: str) -> list[str]:

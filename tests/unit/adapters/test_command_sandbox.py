@@ -61,6 +61,7 @@ def test_gvisor_runs_as_nobody_in_a_fresh_network_namespace_with_limits(tmp_path
     assert memory == (256 + SCRATCH_MB + SANDBOX_OVERHEAD_MB) * 1024 * 1024
     # gVisor's own threads count in the pids cgroup: far more room than the command's cap.
     assert config["linux"]["resources"]["pids"]["limit"] == MAX_SANDBOX_TASKS
+    assert config["linux"]["cgroupsPath"] == tmp_path.name  # relative: under our own cgroup
 
 
 def test_gvisor_without_cgroups_asks_runsc_to_ignore_them(tmp_path: Path) -> None:
