@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from agentlab.world.errors import WorldError
 from agentlab.world.rpa import apply_writes, diff_of_writes, erp_writes
 from agentlab.world.state import SYSTEMS, Fault, World
-from agentlab.world.web import web_routes
+from agentlab.world.web import WEB_DOMAINS, is_web_host, is_web_ui_path, web_routes
 
 Sleep = Callable[[float], Awaitable[None]]
 KeyHeader = Annotated[str | None, Header(alias="Idempotency-Key")]
@@ -139,17 +139,50 @@ class _SystemGate:
             self.world.leave(system)
 
 
-def build_world_app(world: World | None = None, *, sleep: Sleep = asyncio.sleep) -> FastAPI:
+class _WebHostGuard:
+    """A request for a web UI's name (``portal.example.co.jp``) reaches the web UIs only.
+
+    The browser reaches the world under those names, so without this guard a page (or the
+    model, with ``browser_open``) could read the JSON APIs and the ``/_world`` admin and
+    grading endpoints on the portal's origin. Anything else under a web name is a 404.
+    """
+
+    def __init__(self, app: ASGIApp, web_domains: tuple[str, ...]) -> None:
+        self.app = app
+        self.web_domains = web_domains
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and not is_web_ui_path(scope["path"]):
+            host = dict(scope.get("headers") or ()).get(b"host", b"").decode("latin-1")
+            if is_web_host(host, self.web_domains):
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                await JSONResponse({"detail": "Not Found"}, status_code=404)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def build_world_app(
+    world: World | None = None,
+    *,
+    sleep: Sleep = asyncio.sleep,
+    web_domains: tuple[str, ...] = WEB_DOMAINS,
+) -> FastAPI:
     """The world's HTTP API over ``world`` (a fresh default world if None).
 
     Args:
         world: The state to serve; keep a reference to inspect it in-process.
         sleep: How simulated latency waits (``asyncio.sleep``); tests pass their own.
+        web_domains: The names browsers reach the web UIs under (and their subdomains): a
+            request for one of them reaches ``/portal/`` and ``/helpdesk-ui/`` only. API
+            clients use another name (``127.0.0.1``, ``world``).
     """
     world = world or World()
     app = FastAPI(title="agentlab sandbox world", version="1", docs_url=None, redoc_url=None)
     app.state.world = world
     app.add_middleware(_SystemGate, world=world, sleep=sleep)
+    app.add_middleware(_WebHostGuard, web_domains=web_domains)  # added last: runs first
 
     @app.exception_handler(WorldError)
     async def _refused(_request: Request, exc: WorldError) -> JSONResponse:

@@ -19,9 +19,10 @@ selector written against version 1 stops matching.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -33,6 +34,43 @@ from agentlab.world.state import World
 PORTAL_CREDENTIAL = "supplier_portal"
 """The vault credential the supplier portal accepts tokens of."""
 LAYOUTS = (1, 2)
+WEB_DOMAINS = ("example.co.jp",)
+"""The names a browser reaches the world under (and their subdomains): a request for one of
+them may only reach the web UIs, never the JSON APIs or ``/_world`` (see ``build_world_app``)."""
+WEB_UI_PREFIXES = ("/portal/", "/helpdesk-ui/")
+"""The paths of the web UIs; everything else is the JSON APIs and the admin endpoints."""
+
+
+def is_web_host(host_header: str, web_domains: tuple[str, ...] = WEB_DOMAINS) -> bool:
+    """True when a ``Host`` header names one of ``web_domains`` or a subdomain of one."""
+    host = host_header.strip().lower()
+    if host.startswith("["):  # an IPv6 literal is never a web UI's name
+        return False
+    host = host.partition(":")[0].rstrip(".")
+    return any(host == d or host.endswith("." + d) for d in web_domains)
+
+
+def is_web_ui_path(path: str) -> bool:
+    """True for a path of the portal or the helpdesk UI (``/portal`` and ``/portal/...``)."""
+    return any(path == p.rstrip("/") or path.startswith(p) for p in WEB_UI_PREFIXES)
+
+
+def same_origin_post(headers: Mapping[str, str], scheme: str) -> bool:
+    """True unless a browser says the POST came from another site.
+
+    Browsers send ``Origin`` on every POST (``null`` from an opaque origin), and usually a
+    ``Referer``; either must name the host the request went to. A client that sends neither
+    (a script, a test) is not a browser page and cannot be forged into posting, so it passes.
+    """
+    expected = f"{scheme}://{headers.get('host', '')}".lower()
+    origin = headers.get("origin")
+    if origin is not None:
+        return origin.lower() == expected
+    referer = headers.get("referer")
+    if referer is not None:
+        parts = urlsplit(referer)
+        return f"{parts.scheme}://{parts.netloc}".lower() == expected
+    return True
 
 
 def page(title: str, body: str) -> str:
@@ -223,9 +261,16 @@ def web_routes(app: FastAPI, world: World) -> None:
         except WorldError as exc:
             return html(render_refusal(exc.status, exc.detail), exc.status)
 
+    def cross_site(request: Request) -> Response | None:
+        """None for a POST from the site itself; else the 403 a forged post gets."""
+        if same_origin_post(request.headers, request.url.scheme):
+            return None
+        detail = "Cross-site form posts are refused: post from this site's own pages."
+        return html(render_refusal(403, detail), 403)
+
     @app.post("/portal/suppliers/{supplier_id}/contact")
     async def update_contact(request: Request, supplier_id: str) -> Response:
-        if refused := signed_in(request):
+        if refused := cross_site(request) or signed_in(request):
             return refused
         form = await _form(request)
         email = form.get("contact_email", "").strip()
@@ -257,6 +302,8 @@ def web_routes(app: FastAPI, world: World) -> None:
 
     @app.post("/helpdesk-ui/tickets/{ticket_id}/comments")
     async def post_comment(request: Request, ticket_id: str) -> Response:
+        if refused := cross_site(request):
+            return refused
         form = await _form(request)
         body = form.get("body", "").strip()
         if not body:

@@ -9,7 +9,12 @@ import httpx
 from agentlab.core.clock import TickingClock
 from agentlab.security import CredentialVault
 from agentlab.world import World
-from agentlab.world.web import render_portal_home, render_supplier_page, render_ticket_page
+from agentlab.world.web import (
+    render_portal_home,
+    render_supplier_page,
+    render_ticket_page,
+    same_origin_post,
+)
 from tests.unit.world._http import client, run
 
 KEY = b"portal-key-for-unit-tests-000000"
@@ -102,3 +107,63 @@ def test_forms_change_the_world_and_the_layout_switch_resets() -> None:
     world.reset()
     assert world.web_layout == 1
     assert world.diff() == {}
+
+
+def test_under_a_web_ui_name_only_the_web_uis_answer() -> None:
+    world = World(portal_key=KEY)
+
+    async def scenario() -> dict[str, int]:
+        async with client(world) as http:
+            web = {"Host": "portal.example.co.jp"}
+            paths = ["/_world/snapshot", "/helpdesk/tickets", "/erp/suppliers", "/helpdesk-ui/"]
+            seen = {p: (await http.get(p, headers=web)).status_code for p in paths}
+            seen["api under its own name"] = (await http.get("/helpdesk/tickets")).status_code
+            sub = {"Host": "a.helpdesk.example.co.jp:8080"}
+            seen["subdomain"] = (await http.get("/_world/diff", headers=sub)).status_code
+            return seen
+
+    assert run(scenario()) == {
+        "/_world/snapshot": 404,
+        "/helpdesk/tickets": 404,
+        "/erp/suppliers": 404,
+        "/helpdesk-ui/": 200,
+        "api under its own name": 200,
+        "subdomain": 404,
+    }
+
+
+def test_a_form_post_from_another_site_is_refused_even_when_signed() -> None:
+    clock = TickingClock()
+    world = World(portal_key=KEY, clock=clock)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+
+    async def scenario() -> list[int]:
+        async with client(world) as http:
+            statuses = []
+            for origin in ("http://hostile.example.co.jp", "null", "http://world"):
+                response = await http.post(
+                    "/portal/suppliers/SUP-000103/contact",
+                    content="contact_email=attacker%40evil.example",
+                    headers={**_signed(world, clock), **form, "Origin": origin},
+                )
+                statuses.append(response.status_code)
+            comment = await http.post(
+                "/helpdesk-ui/tickets/TCK-000004/comments",
+                content="body=hi",
+                headers={**form, "Referer": "http://hostile.example.co.jp/csrf"},
+            )
+            statuses.append(comment.status_code)
+            return statuses
+
+    assert run(scenario()) == [403, 403, 303, 403]
+    changed = world.diff()["erp.suppliers"]["changed"]
+    assert len(changed) == 1  # only the same-origin post
+
+
+def test_same_origin_post_reads_origin_then_referer() -> None:
+    host = {"host": "portal.example.co.jp"}
+    assert same_origin_post({**host, "origin": "http://portal.example.co.jp"}, "http")
+    assert not same_origin_post({**host, "origin": "http://evil.example"}, "http")
+    assert same_origin_post({**host, "referer": "http://portal.example.co.jp/portal/"}, "http")
+    assert not same_origin_post({**host, "referer": "http://evil.example/x"}, "http")
+    assert same_origin_post(host, "http")  # no browser page sent it
