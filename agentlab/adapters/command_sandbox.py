@@ -1,8 +1,10 @@
 """Command sandboxes: gVisor (``runsc``) first, bubblewrap (``bwrap``) when gVisor cannot start.
 
 Both give a command the same view: the host's system directories (``/usr``, ``/etc`` and the
-``/bin``, ``/lib`` ... links or directories) read-only, ``/proc``, a minimal ``/dev``, and one
-writable directory, ``/scratch``, fresh for each call and deleted after it. There is no
+``/bin``, ``/lib`` ... links or directories) read-only, ``/proc``, a minimal read-only
+``/dev``, and one writable directory, ``/scratch``, fresh for each call and deleted after it:
+a tmpfs of ``scratch_mb`` (256 MB) mounted host-side when the host side is root, so a write
+past it fails with ``ENOSPC`` and the files left can still be listed. There is no
 network (an empty network namespace: loopback only), no ``/tmp``, no host home or work
 directories, and the command runs as ``nobody`` when the host side runs as root.
 
@@ -12,14 +14,21 @@ What is enforced where:
   writable overlay and cannot bind one writable directory). The root is an empty read-only
   directory holding only mount points -- binding over the host root would let runsc's gofer
   create mount points on the host. ``--network=none``; ``--overlay2=none`` so writes fail
-  instead of landing in a memory overlay; ``RLIMIT_AS`` and ``RLIMIT_FSIZE`` per process
-  (gVisor's kernel enforces them); and, where the host's cgroups allow it, a memory and
-  process-count cgroup on the whole sandbox (gVisor's own kernel included).
+  instead of landing in a memory overlay; ``RLIMIT_AS``, ``RLIMIT_FSIZE`` and
+  ``RLIMIT_NPROC`` (gVisor's kernel enforces them); and, where the host's cgroups allow it,
+  a memory and host-task cgroup on the whole sandbox (gVisor's own kernel included), made
+  under our own cgroup. runsc's log goes to the work directory; when the sandbox itself
+  dies under the command the result says ``killed`` and ``sandbox_error`` says why.
 * bubblewrap: the same view from a tmpfs root remounted read-only, ``--unshare-all``
   (network, PID, IPC, UTS, user, cgroup namespaces), ``--die-with-parent``,
   ``--new-session``; ``RLIMIT_AS`` and ``RLIMIT_FSIZE`` through ``prlimit``. As root it
   first drops to ``nobody`` with ``setpriv`` so the user namespace maps to an unprivileged
-  host user. There is no whole-sandbox memory cap: the limit is per process.
+  host user; ``/dev`` is remounted read-only. ``RLIMIT_NPROC`` too, which counts all of
+  ``nobody``'s processes. Where a cgroup can be made under our own (v1 or v2), each sandbox
+  is put in one capping its memory and processes as a whole.
+
+A limit a backend cannot enforce on this host (no cgroup; no tmpfs without root) is named in
+every result's ``unenforced_limits``, so the run's events say so.
 
 At the time limit the whole sandbox is killed (``runsc kill`` and ``runsc delete --force``;
 bubblewrap's process group, whose PID namespace dies with it) and the result says
