@@ -394,8 +394,10 @@ class PlaywrightSession:
         )
         for _ in range(MAX_REDIRECTS + 1):
             host = urlsplit(url).hostname or ""
+            # once a hop leaves the credential's hosts, the chain is no longer its own
+            may_sign = may_sign and self._owner._credential_for(host) == credential
             sent = dict(headers)
-            if may_sign and self._owner._credential_for(host) == credential:
+            if may_sign:
                 token = self._owner._token_for(host)
                 if token is not None:
                     sent["authorization"] = f"Bearer {token}"
@@ -598,6 +600,7 @@ class PlaywrightSession:
         if not self._last_good_url:
             return
         for _ in range(3):
+            self._tool_url = self._last_good_url  # the tool's own navigation: signed as before
             try:
                 await self.page.goto(self._last_good_url, wait_until="load")
             except PlaywrightError:

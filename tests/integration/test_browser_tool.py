@@ -165,6 +165,9 @@ def test_a_link_off_the_allowlist_is_not_followed_and_is_recorded_as_a_policy_bl
             assert [r["decision"] for r in bench.audit_of(clicked)][-1] == "blocked"
             [shot] = [a for a in bench.artifacts(clicked) if a["kind"] == "screenshot"]
             assert base64.b64decode(shot["content"]).startswith(b"\x89PNG")
+            # the page went back signed in: the same link is there, and blocked again
+            twice = await bench.call("browser_click", selector="#supplier-website")
+            assert twice.status == "blocked", twice.message
             # the page stayed on the portal, and the next action works there
             again = await bench.call("browser_open", url=SUPPLIER_PAGE)
             assert again.status == "ok"
