@@ -119,7 +119,11 @@ class ToolCaps:
             if (
                 system_called is not None
                 and record.tool is not None
-                and record.decision not in ("blocked", "invalid")
+                # a block inside the system (it has a latency) was a call all the same
+                and (
+                    record.decision not in ("blocked", "invalid")
+                    or (record.decision == "blocked" and record.latency_ms is not None)
+                )
                 and record.step_id is not None
                 and (called := system_called(record.tool)) in capped
             ):

@@ -465,8 +465,11 @@ class _Call:
             except ActionBlocked as exc:
                 # A guard inside the system (the browser's network-layer allowlist, its
                 # upload ban) enforced policy: recorded as a policy block, with its evidence.
+                # Its latency marks that the call reached the system, so a rebuilt per-run
+                # cap counts it (a block before the call has none).
                 self._keep_evidence(exc.evidence)
-                return self._block(spec, args, exc.rule, str(exc))
+                took_ms = (executor.clock.now() - started).total_seconds() * 1000
+                return self._block(spec, args, exc.rule, str(exc), latency_ms=max(took_ms, 0.0))
             except ActionFailed as exc:
                 self.recorder.fail(
                     self.step_id, error_code=exc.error_code, message=str(exc), is_retryable=False
@@ -543,10 +546,18 @@ class _Call:
         self.may_commit = verdict.may_commit
         return None
 
-    def _block(self, spec: ToolSpec[Any], args: BaseModel, rule: str, reason: str) -> ToolOutcome:
+    def _block(
+        self,
+        spec: ToolSpec[Any],
+        args: BaseModel,
+        rule: str,
+        reason: str,
+        *,
+        latency_ms: float | None = None,
+    ) -> ToolOutcome:
         approver = f"policy:{rule}"
         self.recorder.reject(self.step_id, approver=approver, rejected_by="policy", reason=reason)
-        self._audit("blocked", spec, args, approval=approver, reason=reason)
+        self._audit("blocked", spec, args, approval=approver, reason=reason, latency_ms=latency_ms)
         return self._outcome("blocked", spec, f"blocked by policy ({rule}): {reason}")
 
     def _data_classes(self) -> tuple[str, ...]:

@@ -252,3 +252,38 @@ def test_a_per_run_cap_counts_each_step_once_and_each_run_apart() -> None:
     assert caps.take_run_call("run-2", "browser", "s1")
     assert caps.take_run_call("run-1", "erp_api", "s4")  # no cap on that system
     assert caps.run_calls("run-1", "browser") == 2
+
+
+def test_a_rebuilt_per_run_cap_counts_calls_a_guard_in_the_system_blocked() -> None:
+    """A new executor rebuilds per-run counts from the audit log: a call the browser itself
+    blocked (it reached the system, so it has a latency) counts; a block before the call
+    (no latency) and an invalid call do not."""
+    from datetime import UTC, datetime
+
+    from agentlab.policy import RateLimits, ToolLimits
+    from agentlab.runtime import ToolCaps
+    from agentlab.store.audit import AuditEntry, MemoryAuditLog
+
+    def entry(step: str, decision: str, latency_ms: float | None) -> AuditEntry:
+        return AuditEntry(
+            at=datetime(2026, 11, 26, tzinfo=UTC),
+            run_id="run-1",
+            step_id=step,
+            actor="sam",
+            decision=decision,  # type: ignore[arg-type]
+            tool="browser_open",
+            arguments={},
+            latency_ms=latency_ms,
+        )
+
+    log = MemoryAuditLog()
+    for record in (
+        entry("s1", "committed", 40.0),
+        entry("s2", "blocked", 35.0),  # blocked by the browser's network-layer allowlist
+        entry("s3", "blocked", None),  # blocked by policy before the browser was touched
+        entry("s4", "invalid", None),
+    ):
+        log.append(record)
+    caps = ToolCaps(RateLimits(tools={"browser": ToolLimits(per_run_cap=20)}))
+    caps.count_from_audit(log.read(), system_of=lambda _: None, system_called=lambda _: "browser")
+    assert caps.run_calls("run-1", "browser") == 2
