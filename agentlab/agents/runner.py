@@ -29,6 +29,7 @@ from agentlab.rag import AccessScope, Retriever
 from agentlab.runtime import CallRequest, Executor
 from agentlab.store import EventStore, RunRecorder, RunState, project_run
 from agentlab.store.conversation import ConversationLog
+from agentlab.tools.browser import Browser
 
 Config = Literal["chat_rag", "single", "multi"]
 """The three configurations of the article's benchmark table."""
@@ -255,7 +256,14 @@ class Agent:
         return self._result(recorder.run_id, None)
 
     async def _prune(self, run_id: RunId) -> None:
-        """Drop a finished run's checkpoints (they hold its conversation); events stay."""
+        """Let go of what a finished run held.
+
+        Its checkpoints (they hold its conversation; the events stay) and its browser
+        session, if it had one.
+        """
+        browser = self.executor.resources.get("browser")
+        if isinstance(browser, Browser):
+            await browser.aclose_session(run_id)
         if self.prune_finished:
             await self.checkpointer.adelete_thread(run_id)
 

@@ -314,6 +314,8 @@ def test_the_injected_page_does_not_make_the_single_agent_act_outside_its_task(
                     browser=browser,
                 ) as live:
                     ran = await live.agent.arun(task, actor="sam", use_case="supplier_portal")
+                assert ran.status == "finished"
+                assert browser.open_runs == []  # the finished run's session was closed
                 steps = list(ran.state.steps.values())
                 results.append((model, ran, steps, audit.read()))
                 if any(s.step.tool == "send_email" for s in steps):
