@@ -11,6 +11,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from agentlab.tools import EXECUTOR_FIELDS
+
 DONE = frozenset({"ok", "replayed"})
 """Outcome statuses that show a call had its effect."""
 
@@ -50,10 +52,6 @@ def check_call_against_plan(tool: str, plan: dict[str, Any] | None) -> list[str]
     ]
 
 
-_EXECUTOR_FIELDS = frozenset({"dry_run", "idempotency_key"})
-"""Arguments the executor sets itself; two calls differing only in these are one action."""
-
-
 def check_call_repeats(
     tool: str,
     arguments: dict[str, Any] | None,
@@ -62,7 +60,8 @@ def check_call_repeats(
     """A write the run has already committed, with the same arguments, must not run again.
 
     A re-planned repeat gets a new step, and so a new idempotency key: the key cannot stop
-    it, this rule does.
+    it, this rule does. Arguments the executor sets itself (``EXECUTOR_FIELDS``) are not
+    compared: two calls differing only in them are one action.
 
     Args:
         tool: The proposed call's tool.
@@ -71,9 +70,9 @@ def check_call_repeats(
     """
     if arguments is None:
         return []
-    wanted = {k: v for k, v in arguments.items() if k not in _EXECUTOR_FIELDS}
+    wanted = {k: v for k, v in arguments.items() if k not in EXECUTOR_FIELDS}
     for done_tool, done_arguments in committed:
-        done = {k: v for k, v in done_arguments.items() if k not in _EXECUTOR_FIELDS}
+        done = {k: v for k, v in done_arguments.items() if k not in EXECUTOR_FIELDS}
         if done_tool == tool and done == wanted:
             return [
                 f"{tool} with these arguments is already committed in this run; doing it "
