@@ -611,7 +611,7 @@ def _scalar(text: str) -> Any:
 def corrupt(arguments: dict[str, Any], schema: dict[str, Any], rng: random.Random) -> str:
     """Arguments broken the way models break them: bad JSON, out of range, off pattern."""
     options: list[str] = ["malformed"]
-    flat = _leaves(arguments)
+    flat = leaves(arguments)
     if any(isinstance(v, int) and not isinstance(v, bool) for _, v in flat):
         options += ["range", "type"]
     if any(isinstance(v, str) and re.search(r"[A-Z]+-\d", v) for _, v in flat):
@@ -625,28 +625,30 @@ def corrupt(arguments: dict[str, Any], schema: dict[str, Any], rng: random.Rando
         return text[: max(len(text) - rng.randint(1, 6), 1)]
     if kind == "missing":
         broken.pop(rng.choice(sorted(broken)))
-    for path, value in _leaves(broken):
+    for path, value in leaves(broken):
         if kind == "range" and isinstance(value, int) and not isinstance(value, bool):
-            _set(broken, path, value * 1000 + 1000)
+            set_at(broken, path, value * 1000 + 1000)
             break
         if kind == "type" and isinstance(value, int) and not isinstance(value, bool):
-            _set(broken, path, str(value))
+            set_at(broken, path, str(value))
             break
         if kind == "pattern" and isinstance(value, str) and re.search(r"[A-Z]+-\d", value):
-            _set(broken, path, value.split("-", 1)[1].lstrip("0") or "0")
+            set_at(broken, path, value.split("-", 1)[1].lstrip("0") or "0")
             break
     return json.dumps(broken, ensure_ascii=False)
 
 
-def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], Any]]:
+def leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], Any]]:
+    """Every scalar in nested dicts and lists, with the path of keys and indexes to it."""
     if isinstance(value, dict):
-        return [leaf for k, v in value.items() for leaf in _leaves(v, (*path, k))]
+        return [leaf for k, v in value.items() for leaf in leaves(v, (*path, k))]
     if isinstance(value, list):
-        return [leaf for i, v in enumerate(value) for leaf in _leaves(v, (*path, i))]
+        return [leaf for i, v in enumerate(value) for leaf in leaves(v, (*path, i))]
     return [(path, value)]
 
 
-def _set(target: Any, path: tuple[Any, ...], value: Any) -> None:
+def set_at(target: Any, path: tuple[Any, ...], value: Any) -> None:
+    """Replace the scalar at ``path`` (as :func:`leaves` gives it) in ``target``."""
     for part in path[:-1]:
         target = target[part]
     target[path[-1]] = value

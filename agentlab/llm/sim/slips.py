@@ -22,7 +22,7 @@ from agentlab.llm.sim.reading import (
     numbers,
     records,
 )
-from agentlab.llm.sim.schema_fill import resolve
+from agentlab.llm.sim.schema_fill import leaves, resolve, set_at
 
 
 def slip_value(
@@ -43,7 +43,7 @@ def slip_value(
     said_emails = {a.lower() for a in emails(task)}
     seen = _result_values(observations)
     options: list[tuple[tuple[Any, ...], Any, list[Any]]] = []
-    for path, value in _leaves(arguments):
+    for path, value in leaves(arguments):
         if isinstance(value, bool):
             continue
         if isinstance(value, int) and value in said_numbers:
@@ -63,7 +63,7 @@ def slip_value(
     path, value, others = rng.choice(options)
     wrong = rng.choice(others)
     changed = json.loads(json.dumps(arguments))
-    _set(changed, path, wrong)
+    set_at(changed, path, wrong)
     where = ".".join(str(p) for p in path)
     return changed, f"{where}: {value} -> {wrong}"
 
@@ -131,17 +131,3 @@ def _bounds(schema: dict[str, Any], path: tuple[Any, ...]) -> tuple[float | None
     low = leaf.get("minimum", leaf.get("exclusiveMinimum"))
     high = leaf.get("maximum", leaf.get("exclusiveMaximum"))
     return low, high
-
-
-def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], Any]]:
-    if isinstance(value, dict):
-        return [leaf for k, v in value.items() for leaf in _leaves(v, (*path, k))]
-    if isinstance(value, list):
-        return [leaf for i, v in enumerate(value) for leaf in _leaves(v, (*path, i))]
-    return [(path, value)]
-
-
-def _set(target: Any, path: tuple[Any, ...], value: Any) -> None:
-    for part in path[:-1]:
-        target = target[part]
-    target[path[-1]] = value
