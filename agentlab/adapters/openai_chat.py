@@ -17,7 +17,6 @@ import contextlib
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ import httpx
 import openai
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agentlab.adapters._api_keys import api_key_from_env
 from agentlab.core.errors import ConfigError, ModelError, ModelRateLimited
 from agentlab.llm.budget import LLMBudget
 from agentlab.llm.prices import PriceTable
@@ -40,7 +40,6 @@ SIMULATOR_FINGERPRINT = "agentlab-simulator"
 """The prefix of the simulator's ``system_fingerprint``; an answer carrying it is simulated."""
 MAX_RETRY_AFTER_S = 60.0
 """The longest single ``retry-after`` honoured; a longer one is cut to this."""
-_NO_KEY = "no-key"  # the SDK insists on a key; keyless servers (the simulator) ignore it
 _RETRYABLE = frozenset({408, 409})  # and every 5xx; 429 has its own path through the budget
 _MAX_BACKOFF_S = 30.0
 
@@ -143,15 +142,7 @@ class OpenAIChatModel:
             raise ConfigError(f"max_retries must be 0 or more, not {max_retries}")
         self.prices = prices if prices is not None else PriceTable.load()
         self.prices.price_of(model)  # an unpriced model fails here, not after the first call
-        api_key = _NO_KEY
-        if api_key_env is not None:
-            api_key = os.environ.get(api_key_env, "")
-            if not api_key:
-                raise ConfigError(
-                    f"the chat model's API key variable {api_key_env} is not set",
-                    hint=f"export {api_key_env}=... (agentlab reads keys from the environment "
-                    "only), or pass api_key_env=None for an endpoint that needs no key",
-                )
+        api_key = api_key_from_env(api_key_env, what="chat model")
         self.model = model
         self.base_url = base_url
         self.budget = budget

@@ -8,7 +8,6 @@ suite file or a cassette.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import httpx
@@ -17,6 +16,7 @@ import openai
 from numpy.typing import NDArray
 from openai.types import Embedding
 
+from agentlab.adapters._api_keys import api_key_from_env
 from agentlab.core.errors import BackendError, ConfigError, EmbeddingMismatch
 
 NATIVE_DIMENSIONS = {
@@ -27,7 +27,6 @@ NATIVE_DIMENSIONS = {
 """OpenAI's models and the length of their vectors; other models need ``dimension=``."""
 SHORTENABLE = ("text-embedding-3-small", "text-embedding-3-large")
 """Models that return shorter vectors on request (the API's ``dimensions`` parameter)."""
-_NO_KEY = "no-key"  # the SDK insists on a key; keyless local servers ignore it
 
 
 class OpenAIEmbedder:
@@ -78,15 +77,7 @@ class OpenAIEmbedder:
             )
         # Ask for a shorter vector only where the API offers it; others would reject the field.
         self._dimensions_param = self.dimension if self.dimension != native and native else None
-        api_key = _NO_KEY
-        if api_key_env is not None:
-            api_key = os.environ.get(api_key_env, "")
-            if not api_key:
-                raise ConfigError(
-                    f"the embeddings API key variable {api_key_env} is not set",
-                    hint=f"export {api_key_env}=... (agentlab reads keys from the environment "
-                    "only), or pass api_key_env=None for a server that needs no key",
-                )
+        api_key = api_key_from_env(api_key_env, what="embeddings model")
         self.model = model
         self.base_url = base_url
         self.batch_size = batch_size
