@@ -19,6 +19,7 @@ import pytest
 from agentlab.adapters import OpenAIChatModel
 from agentlab.core.errors import ConfigError, ModelError, ModelRateLimited
 from agentlab.llm import ChatModel, ChatRequest, LLMBudget, PriceTable, Usage
+from tests.unit.llm._fake_time import FakeTime
 
 KEY = "sk-test-chat-0123456789abcdef"
 BASE_URL = "http://models.test/v1"
@@ -236,22 +237,6 @@ class FakeOpenAI:
         return reply
 
 
-class FakeTime:
-    """A monotonic clock that moves only when someone sleeps: waits are exact, and instant."""
-
-    def __init__(self) -> None:
-        self.now = 500.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        await asyncio.sleep(0)  # let other tasks run meanwhile, as a real sleep would
-        self.now += seconds
-
-
 @pytest.fixture
 def server() -> FakeOpenAI:
     return FakeOpenAI()
@@ -259,7 +244,7 @@ def server() -> FakeOpenAI:
 
 @pytest.fixture
 def fake() -> FakeTime:
-    return FakeTime()
+    return FakeTime(start=500.0)
 
 
 @pytest.fixture

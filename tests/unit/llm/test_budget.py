@@ -10,22 +10,7 @@ import pytest
 from agentlab.core.errors import ConfigError
 from agentlab.llm import LLMBudget
 from agentlab.policy import default_policy, parse_policy
-
-
-class FakeTime:
-    """A monotonic clock that moves only when someone sleeps: waits are exact, and instant."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        await asyncio.sleep(0)  # let other tasks run meanwhile, as a real sleep would
-        self.now += seconds
+from tests.unit.llm._fake_time import FakeTime
 
 
 @pytest.fixture
