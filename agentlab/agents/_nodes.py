@@ -123,7 +123,9 @@ def turn_of(state: AgentState) -> int:
     return sum(1 for m in state.get("messages", []) if m.get("role") == "assistant")
 
 
-async def run_call(ctx: AgentContext, call: ToolCall, *, turn: int) -> ToolOutcome:
+async def run_call(
+    ctx: AgentContext, call: ToolCall, *, turn: int, existing: StepState | None
+) -> ToolOutcome:
     """Carry out one tool call through the executor, exactly once across resumes.
 
     LangGraph runs a node again from its start when a run resumes, so the step may already
@@ -131,9 +133,14 @@ async def run_call(ctx: AgentContext, call: ToolCall, *, turn: int) -> ToolOutco
     reuse ids across turns), and never proposed a second time: a settled step answers from
     its record -- whatever the policy says now -- and an open one is carried on from its
     events.
+
+    Args:
+        ctx: The run's services.
+        call: The model's call.
+        turn: The number of the assistant message that made it.
+        existing: The step the store already holds for this call, if any.
     """
     call_id = f"{turn}:{call.id}"
-    existing = _steps_by_call_id(ctx).get(call_id)
     if existing is None:
         return await ctx.executor.call(
             ctx.recorder, ctx.request, call.name, call.arguments, call_id=call_id
@@ -172,16 +179,6 @@ def _recorded_outcome(entry: StepState) -> ToolOutcome | None:
 _INVALID_CODES = frozenset({"invalid_arguments", "unknown_tool"})
 
 
-def _steps_by_call_id(ctx: AgentContext) -> dict[str, StepState]:
-    state = project_run(ctx.recorder.store.read(ctx.recorder.run_id))
-    return {s.step.call_id: s for s in state.steps.values() if s.step.call_id is not None}
-
-
-def _steps_taken(ctx: AgentContext) -> int:
-    """Tool calls the run has made: its proposed steps, counted in the store."""
-    return len(project_run(ctx.recorder.store.read(ctx.recorder.run_id)).steps)
-
-
 async def act(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Run the model's pending tool calls; stop at the first that waits for a person.
 
@@ -195,8 +192,11 @@ async def act(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
     messages: list[Message] = []
     evidence: list[dict[str, Any]] = []
     turn = turn_of(state)
-    known = _steps_by_call_id(ctx)
-    steps = _steps_taken(ctx)
+    # The run as the store tells it, read once: its steps by call id (a resumed node finds
+    # its steps again), and how many tool calls it has made.
+    run = project_run(ctx.recorder.store.read(ctx.recorder.run_id))
+    known = {s.step.call_id: s for s in run.steps.values() if s.step.call_id is not None}
+    steps = len(run.steps)
     stop: dict[str, Any] = {}
     for call in pending_calls(state):
         if f"{turn}:{call.id}" not in known and steps >= ctx.limits.max_steps:
@@ -207,8 +207,9 @@ async def act(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
             )
             stop = {"outcome": "failed", "reason": reason}
             continue
-        outcome = await run_call(ctx, call, turn=turn)
-        steps = _steps_taken(ctx)
+        existing = known.get(f"{turn}:{call.id}")
+        outcome = await run_call(ctx, call, turn=turn, existing=existing)
+        steps += existing is None  # a new call proposed a step
         ctx.say(f"  {call.name}: {outcome.status} - {outcome.message}")
         if outcome.status == "awaiting_approval":
             waiting = {
