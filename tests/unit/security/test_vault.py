@@ -31,7 +31,9 @@ def test_a_tampered_token_is_refused() -> None:
     token = CredentialVault({"supplier_portal": KEY}, clock=clock).issue("supplier_portal")
     name, expires, nonce, signature = token.value.split(".")
     longer = f"{name}.{int(expires) + 3600}.{nonce}.{signature}"
-    for forged in (longer, token.value[:-1] + "0", "supplier_portal.1.2", ""):
+    last = "1" if signature.endswith("0") else "0"  # always a different signature
+    flipped = token.value[:-1] + last
+    for forged in (longer, flipped, "supplier_portal.1.2", ""):
         assert not verify_token(KEY, forged, credential="supplier_portal", now=clock.now())
 
 
