@@ -1,0 +1,1 @@
+"""Operations: OpenTelemetry traces, Prometheus metrics and SLOs with error budgets."""
