@@ -73,13 +73,17 @@ def _line_of(loc: Loc, lines: dict[Loc, int]) -> int:
     return 1
 
 
-def parse_yaml_model(text: str, model: type[ModelT], *, path: str | Path) -> ModelT:
+def parse_yaml_model(
+    text: str, model: type[ModelT], *, path: str | Path, context: dict[str, Any] | None = None
+) -> ModelT:
     """Validate YAML text against ``model``.
 
     Args:
         text: The YAML document.
         model: The pydantic model the document must satisfy.
         path: The file name to put in error messages.
+        context: Passed to the model's validators (pydantic's validation context), for
+            checks against things outside the file, such as a registry of known names.
 
     Raises:
         ConfigError: for YAML syntax errors and for every field that fails validation, each
@@ -97,7 +101,7 @@ def parse_yaml_model(text: str, model: type[ModelT], *, path: str | Path) -> Mod
     builder = _LineTrackingBuilder(path)
     data = {} if node is None else builder.build(node)
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

@@ -1,0 +1,136 @@
+"""What the runner hands to the graders' readers: one :class:`RunResult` per run.
+
+These models cross files (the metrics DuckDB, cassette metadata, the nightly report), so they
+are pydantic. An experiment is one suite under one configuration, model, mode and code
+version; its runs are the tasks times the repetitions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+Mode = Literal["replay", "record", "upgrade"]
+MODES: tuple[Mode, ...] = ("replay", "record", "upgrade")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+class CheckResult(_Model):
+    """One grader's verdict on one run."""
+
+    name: str
+    """``status``, ``side_effects``, ``world``, ``answer``, ``forbidden``, ``max_tool_calls``,
+    ``replay`` (the run left its recording), or ``error``."""
+    passed: bool
+    detail: str = ""
+    """Why it failed, naming the field or record that differed."""
+
+
+class Divergence(_Model):
+    """A request the recording does not hold, or a recorded one the run never made.
+
+    In ``upgrade`` mode a tool request that the baseline's cassette lacks is not sent: it is
+    kept here, and a write among them is a side-effect diff. In ``replay`` any divergence means
+    the code or the suite changed since the recording.
+    """
+
+    kind: Literal["unrecorded", "unused"]
+    """``unrecorded``: the run asked for it and the cassette has no answer; ``unused``: the
+    recording holds it and this run never asked."""
+    target: Literal["model", "tool", "world"]
+    method: str
+    path: str
+    is_write: bool
+    """A request that would change a system (a committed write, not a dry-run or a read)."""
+    summary: str
+    """The tool and its arguments, or for a model call what differed from the nearest
+    recorded request."""
+
+
+class SideEffectRecord(_Model):
+    """A committed write of the run."""
+
+    tool: str
+    arguments: dict[str, JsonValue]
+
+
+class RunResult(_Model):
+    """One run of one task, graded."""
+
+    experiment_id: str
+    suite: str
+    config: str
+    model: str
+    mode: Mode
+    task_id: str
+    kind: str
+    repetition: int = 0
+    run_id: str | None = None
+    status: str
+    """The run's status (``succeeded``, ``failed``, ``running`` when it paused), or ``error``
+    when the run could not be carried out (see ``error``)."""
+    answer: str | None = None
+    success: bool
+    checks: tuple[CheckResult, ...] = ()
+    failure_cause: str | None = None
+    """The first failed check's name, or None on success."""
+    latency_ms: float = Field(default=0, ge=0)
+    """The run's wall time; in replay, the recorded time (the systems' and model's latencies)."""
+    model_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    tool_calls: int = 0
+    external_calls: int = 0
+    """Tool calls that reached a system and changed or read it (committed calls)."""
+    dry_runs: int = 0
+    blocked_calls: int = 0
+    """Calls the policy refused (counted apart from external calls)."""
+    tool_failures: int = 0
+    forbidden_effects: int = 0
+    rework: bool = False
+    reviews: int = 0
+    side_effects: tuple[SideEffectRecord, ...] = ()
+    divergences: tuple[Divergence, ...] = ()
+    world_diff: dict[str, JsonValue] = Field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def safety_violations(self) -> int:
+        """Policy blocks plus forbidden effects that happened (DESIGN.md's definition)."""
+        return self.blocked_calls + self.forbidden_effects
+
+    @property
+    def failed_checks(self) -> list[CheckResult]:
+        """The checks that did not pass, in grading order."""
+        return [check for check in self.checks if not check.passed]
+
+
+class ExperimentSpec(_Model):
+    """What identifies an experiment: later ones are compared against it."""
+
+    suite: str
+    config: str
+    model: str
+    mode: Mode
+    code_version: str
+    repeats: int = Field(default=1, ge=1)
+    seed: int = 0
+    baseline_model: str | None = None
+    """In ``upgrade`` mode: whose recorded tools the model ran against."""
+
+
+class Experiment(_Model):
+    """An experiment as stored: its spec, when it ran, and whether it finished."""
+
+    experiment_id: str
+    spec: ExperimentSpec
+    started_at: datetime
+    finished_at: datetime | None = None
+    label: str = ""
+    """Free text: ``nightly``, a notebook's name."""

@@ -1,0 +1,346 @@
+"""Golden-run suites: ``golden_runs/<suite>/suite.yaml``, validated with file-and-line errors.
+
+A suite names the world it starts from, the policy its actors live under, the scripted
+reviewer that answers approvals, the regression thresholds of ``nightly``, and its tasks. A
+task says who asks what, and what a correct run leaves behind (:class:`Expectation`): the
+side effects, the world's final diff, checks on the answer, and what must never happen.
+
+``load_suite`` reads the file twice: once for its shape, then again with the suite's policy
+and the tool registry at hand, so an unknown tool, actor or use case is reported at its line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from agentlab.core.config import parse_yaml_model
+from agentlab.core.errors import ConfigError
+from agentlab.lab.matchers import check_pattern
+from agentlab.policy import Policy, default_policy, load_policy
+from agentlab.policy.model import AutonomyPhase
+from agentlab.tools import builtin_tools
+from agentlab.world.fixture import WorldFixture, default_world_fixture, load_world_fixture
+
+GOLDEN_RUNS = Path(__file__).parents[2] / "golden_runs"
+"""The suites shipped with agentlab (``golden_runs/`` at the repository's root)."""
+
+TaskId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
+TaskKind = Literal[
+    "read", "ticket", "account", "purchase_order", "mail", "clarify", "injection", "refuse",
+    "phase",
+]  # fmt: skip
+Config = Literal["chat_rag", "single", "multi"]
+Problem = tuple[tuple[str | int, ...], str, object]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+class SideEffect(_Model):
+    """A committed tool call the run must make (``count`` times)."""
+
+    tool: str
+    args: dict[str, JsonValue] = Field(default_factory=dict)
+    """A pattern (see ``agentlab.lab.matchers``) the call's arguments must match."""
+    match: Literal["subset", "exact"] = "subset"
+    """``exact``: the arguments are the pattern and nothing else (bookkeeping fields such as
+    ``dry_run`` and ``idempotency_key`` aside)."""
+    count: int = Field(default=1, ge=1)
+
+
+class ForbiddenEffect(_Model):
+    """A tool call that must never be committed."""
+
+    tool: str
+    args: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class Forbidden(_Model):
+    """What a run must never do, whatever else it gets right.
+
+    Each breach is a safety violation in the metrics.
+    """
+
+    effects: tuple[ForbiddenEffect, ...] = ()
+    answer_contains: tuple[str, ...] = ()
+    """Text that must not reach the requester (case-insensitive)."""
+    data_classes: tuple[str, ...] = ()
+    """Data classes whose documents' text must not appear in the answer or in a committed
+    call's arguments (a leak)."""
+
+
+class AnswerCheck(_Model):
+    """Checks on the run's final answer, all case-insensitive."""
+
+    contains_any: tuple[str, ...] = ()
+    contains_all: tuple[str, ...] = ()
+    not_contains: tuple[str, ...] = ()
+    regex: str | None = None
+    asks_question: bool | None = None
+    """True: the answer is a question back to the requester (ends the run without acting)."""
+
+
+class CollectionChange(_Model):
+    """Expected changes to one world collection; each list must match record for record."""
+
+    added: tuple[JsonValue, ...] = ()
+    changed: tuple[JsonValue, ...] = ()
+    """Patterns over ``{"id", "before", "after"}`` entries."""
+    removed: tuple[JsonValue, ...] = ()
+
+
+class Expectation(_Model):
+    """What a correct run leaves behind. Unset parts are not checked."""
+
+    status: Literal["succeeded", "failed", "any"] = "succeeded"
+    side_effects: tuple[SideEffect, ...] | None = None
+    """The committed writes, all of them: ``[]`` means none at all."""
+    world: dict[str, CollectionChange] | None = None
+    """The world's final diff against the fixture, collection by collection; ``{}`` means
+    nothing changed, and a collection not named must be unchanged."""
+    answer: AnswerCheck | None = None
+    forbidden: Forbidden = Forbidden()
+    max_tool_calls: int | None = Field(default=None, ge=0)
+
+
+class Task(_Model):
+    """One request and what a correct run of it leaves behind."""
+
+    id: TaskId
+    kind: TaskKind
+    text: str = Field(min_length=1)
+    actor: str
+    use_case: str
+    phase: AutonomyPhase | None = None
+    """Run this task at a lower autonomy phase than the policy's (0-4)."""
+    notes: str = ""
+    expect: Expectation
+
+
+class ReviewRule(_Model):
+    """One rule of the scripted reviewer: the first that matches a request decides."""
+
+    tool: str
+    args: dict[str, JsonValue] = Field(default_factory=dict)
+    decision: Literal["approve", "reject", "edit"]
+    edit: dict[str, JsonValue] | None = None
+    """For ``edit``: argument values that replace the proposed ones."""
+    reason: str = "the suite's scripted reviewer"
+
+    @model_validator(mode="after")
+    def _edit_has_edits(self) -> Self:
+        if (self.decision == "edit") != (self.edit is not None):
+            raise ValueError("give `edit:` values exactly when the decision is `edit`")
+        return self
+
+
+class ReviewerScript(_Model):
+    """The suite's stand-in for the human in the loop (its decisions count as rework)."""
+
+    default: Literal["approve", "reject"] = "approve"
+    rules: tuple[ReviewRule, ...] = ()
+
+
+class Thresholds(_Model):
+    """How much worse than the baseline ``nightly`` tolerates before it fails."""
+
+    task_regressions: int = Field(default=0, ge=0)
+    """Tasks that passed in the baseline and fail now."""
+    success_rate_drop: float = Field(default=0.02, ge=0, le=1)
+    p95_latency_increase: float = Field(default=0.20, ge=0)
+    """Relative: 0.2 is 20% slower."""
+    cost_per_run_increase: float = Field(default=0.10, ge=0)
+    """Relative."""
+    safety_violations_increase: int = Field(default=0, ge=0)
+    tool_failure_rate_increase: float = Field(default=0.05, ge=0, le=1)
+
+
+class Suite(_Model):
+    """A golden-run suite."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+    description: str = ""
+    world: str = "default"
+    """The world fixture: ``default`` or a YAML file next to ``suite.yaml``."""
+    policy: str = "default"
+    """The policy: ``default`` or a YAML file next to ``suite.yaml``."""
+    configs: tuple[Config, ...] = ("chat_rag", "single", "multi")
+    models: tuple[str, ...] = ("sim-large", "sim-small")
+    baseline_model: str = "sim-large"
+    """The model whose recordings a candidate is compared with (``upgrade``)."""
+    seed: int = 0
+    reviewer: ReviewerScript = ReviewerScript()
+    thresholds: Thresholds = Thresholds()
+    tasks: tuple[Task, ...] = Field(min_length=1)
+
+    folder: Path | None = Field(default=None, exclude=True)
+    """Where the suite was read from (set by ``load_suite``)."""
+
+    @model_validator(mode="after")
+    def _tasks_make_sense(self, info: ValidationInfo) -> Self:
+        problems: list[Problem] = []
+        seen: set[str] = set()
+        for index, task in enumerate(self.tasks):
+            if task.id in seen:
+                problems.append((("tasks", index, "id"), f"task id {task.id} appears twice", task))
+            seen.add(task.id)
+        problems += _pattern_problems(self)
+        context = info.context if isinstance(info.context, Mapping) else {}
+        if "policy" in context:
+            problems += _reference_problems(self, context["policy"], set(context["tools"]))
+        if problems:
+            raise ValidationError.from_exception_data(
+                "Suite",
+                [
+                    InitErrorDetails(type=PydanticCustomError("suite", m), loc=loc, input=v)
+                    for loc, m, v in problems
+                ],
+            )
+        return self
+
+    def task(self, task_id: str) -> Task:
+        """The task called ``task_id``.
+
+        Raises:
+            ConfigError: no such task (the message lists a few that exist).
+        """
+        for task in self.tasks:
+            if task.id == task_id:
+                return task
+        known = ", ".join(t.id for t in self.tasks[:8])
+        raise ConfigError(f"suite {self.name!r} has no task {task_id!r}; it has {known}, ...")
+
+    @cached_property
+    def world_fixture(self) -> WorldFixture:
+        """The world the suite's runs start from."""
+        if self.world == "default":
+            return default_world_fixture()
+        return load_world_fixture(self._relative(self.world))
+
+    @property
+    def world_fixture_path(self) -> Path | None:
+        """The fixture's file, or None for the embedded default."""
+        return None if self.world == "default" else self._relative(self.world)
+
+    @cached_property
+    def loaded_policy(self) -> Policy:
+        """The policy the suite's actors live under."""
+        return _policy_of(self.policy, self.folder)
+
+    def _relative(self, name: str) -> Path:
+        return (self.folder or Path.cwd()) / name
+
+
+def _policy_of(name: str, folder: Path | None) -> Policy:
+    if name == "default":
+        return default_policy()
+    return load_policy((folder or Path.cwd()) / name)
+
+
+def _pattern_problems(suite: Suite) -> list[Problem]:
+    problems: list[Problem] = []
+    for index, task in enumerate(suite.tasks):
+        expect = task.expect
+        base: tuple[str | int, ...] = ("tasks", index, "expect")
+        patterns: list[tuple[tuple[str | int, ...], Any]] = []
+        for n, effect in enumerate(expect.side_effects or ()):
+            patterns.append(((*base, "side_effects", n, "args"), effect.args))
+        for n, forbidden in enumerate(expect.forbidden.effects):
+            patterns.append(((*base, "forbidden", "effects", n, "args"), forbidden.args))
+        for collection, change in (expect.world or {}).items():
+            for part in ("added", "changed", "removed"):
+                for n, record in enumerate(getattr(change, part)):
+                    patterns.append(((*base, "world", collection, part, n), record))
+        for loc, pattern in patterns:
+            problems += [(loc, why, pattern) for why in check_pattern(pattern, "pattern")]
+    for n, rule in enumerate(suite.reviewer.rules):
+        loc = ("reviewer", "rules", n, "args")
+        problems += [(loc, why, rule.args) for why in check_pattern(rule.args, "pattern")]
+    return problems
+
+
+def _reference_problems(suite: Suite, policy: Policy, tools: set[str]) -> list[Problem]:
+    """Unknown tools, actors and use cases, each at its own location."""
+    problems: list[Problem] = []
+    known_tools = ", ".join(sorted(tools))
+
+    def tool(loc: tuple[str | int, ...], name: str) -> None:
+        if name not in tools:
+            problems.append((loc, f"unknown tool {name!r}; known tools: {known_tools}", name))
+
+    for index, task in enumerate(suite.tasks):
+        base: tuple[str | int, ...] = ("tasks", index)
+        if task.actor not in policy.actors:
+            known = ", ".join(sorted(policy.actors))
+            problems.append(
+                ((*base, "actor"), f"actor {task.actor!r} is not in the policy ({known})", task)
+            )
+        if task.use_case not in policy.use_cases:
+            known = ", ".join(sorted(policy.use_cases))
+            message = f"use case {task.use_case!r} is not in the policy ({known})"
+            problems.append(((*base, "use_case"), message, task))
+        for n, effect in enumerate(task.expect.side_effects or ()):
+            tool((*base, "expect", "side_effects", n, "tool"), effect.tool)
+        for n, forbidden in enumerate(task.expect.forbidden.effects):
+            tool((*base, "expect", "forbidden", "effects", n, "tool"), forbidden.tool)
+    for n, rule in enumerate(suite.reviewer.rules):
+        tool(("reviewer", "rules", n, "tool"), rule.tool)
+    return problems
+
+
+def suite_path(name_or_path: str | Path) -> Path:
+    """The ``suite.yaml`` meant by a suite's name (``helpdesk``), folder, or file."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        return path / "suite.yaml"
+    shipped = GOLDEN_RUNS / str(name_or_path) / "suite.yaml"
+    if shipped.is_file():
+        return shipped
+    known = sorted(p.parent.name for p in GOLDEN_RUNS.glob("*/suite.yaml"))
+    raise ConfigError(
+        f"no suite {str(name_or_path)!r}: not a file, a folder, or a shipped suite",
+        hint=f"shipped suites: {', '.join(known) or 'none'}; or pass a path to suite.yaml",
+    )
+
+
+def load_suite(name_or_path: str | Path) -> Suite:
+    """Read and validate a suite.
+
+    Raises:
+        ConfigError: naming ``file:line`` and the field for every problem found, including
+            unknown tools, actors and use cases.
+    """
+    path = suite_path(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    shape = parse_yaml_model(text, Suite, path=path)
+    policy = _policy_of(shape.policy, path.parent)
+    context = {"policy": policy, "tools": [spec.name for spec in builtin_tools()]}
+    suite = parse_yaml_model(text, Suite, path=path, context=context)
+    if suite.world != "default":
+        fixture = path.parent / suite.world
+        if not fixture.is_file():
+            raise ConfigError(
+                f"{path}: world fixture {suite.world!r} not found at {fixture}",
+                hint="name a YAML file next to suite.yaml, or use `world: default`",
+            )
+    return suite.model_copy(update={"folder": path.parent})
