@@ -1,5 +1,25 @@
-"""Security: the credential vault (short-lived tokens instead of long-lived keys)."""
+"""Security: the credential vault, injection screens, spotlighting, DLP, output inspection."""
 
-from agentlab.security.vault import DEFAULT_TTL_S, CredentialVault, ShortLivedToken
+from agentlab.security.vault import (
+    API_SYSTEMS,
+    DEFAULT_TTL_S,
+    CredentialVault,
+    ShortLivedToken,
+    TokenBroker,
+    VaultAuth,
+    api_credential,
+    open_api_vault,
+    route_by_system,
+)
 
-__all__ = ["DEFAULT_TTL_S", "CredentialVault", "ShortLivedToken"]
+__all__ = [
+    "API_SYSTEMS",
+    "DEFAULT_TTL_S",
+    "CredentialVault",
+    "ShortLivedToken",
+    "TokenBroker",
+    "VaultAuth",
+    "api_credential",
+    "open_api_vault",
+    "route_by_system",
+]

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from agentlab.world.api_tokens import ApiTokenGate
 from agentlab.world.errors import WorldError
 from agentlab.world.rpa import apply_writes, diff_of_writes, erp_writes
 from agentlab.world.state import SYSTEMS, Fault, World
@@ -182,6 +183,7 @@ def build_world_app(
     app = FastAPI(title="agentlab sandbox world", version="1", docs_url=None, redoc_url=None)
     app.state.world = world
     app.add_middleware(_SystemGate, world=world, sleep=sleep)
+    app.add_middleware(ApiTokenGate, world=world)  # refuses before the request is counted
     app.add_middleware(_WebHostGuard, web_domains=web_domains)  # added last: runs first
 
     @app.exception_handler(WorldError)

@@ -15,7 +15,7 @@ import json
 import re
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -76,6 +76,11 @@ class World:
         portal_key: The key the supplier portal checks sign-in tokens with; the credential
             vault signs them with the same key. None: a random key, so no token works until
             the vault is given ``world.portal_key``.
+        api_keys: The keys the JSON APIs check tokens with, by credential (``erp_api``,
+            ``mail_api``, ...: ``agentlab.security.open_api_vault`` makes a set). With them,
+            a request to ``/<system>/...`` needs a valid, unexpired token of
+            ``<system>_api`` carrying ``<system>:read`` (or ``:write`` for a change); a
+            system without a key takes requests without tokens. None: no system checks.
     """
 
     def __init__(
@@ -85,9 +90,11 @@ class World:
         fixture_path: Path | None = None,
         clock: Clock | None = None,
         portal_key: bytes | None = None,
+        api_keys: Mapping[str, bytes] | None = None,
     ) -> None:
         self.fixture = fixture or default_world_fixture()
         self.portal_key = portal_key if portal_key is not None else secrets.token_bytes(32)
+        self.api_keys: dict[str, bytes] = dict(api_keys or {})
         self._clock = clock or SystemClock()
         self._articles = load_articles(kb_folder_of(self.fixture, fixture_path))
         self.lock = threading.RLock()
