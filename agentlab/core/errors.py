@@ -179,3 +179,12 @@ class BudgetExhausted(AgentlabError):
     """A run reached one of its stop conditions: steps, cost or wall time."""
 
     code = "BUDGET_EXHAUSTED"
+
+
+class CassetteError(AgentlabError):
+    """A cassette is missing, unreadable, or not a cassette.
+
+    The message names the file, and the line or interaction at fault.
+    """
+
+    code = "CASSETTE"

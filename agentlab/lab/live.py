@@ -10,7 +10,8 @@ and the tools' real HTTP code run either way.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ from agentlab.core.ids import IdFactory
 from agentlab.llm import LLMBudget
 from agentlab.llm.sim import build_sim_app
 from agentlab.policy import Policy, default_policy
-from agentlab.rag import HashingEmbedder, Retriever, load_corpus
+from agentlab.rag import Document, HashingEmbedder, Retriever, load_corpus
 from agentlab.runtime import Executor, Reviewer
 from agentlab.store import EventStore
 from agentlab.store.audit import AuditLog
@@ -71,6 +72,11 @@ async def open_live_agent(
     ids: IdFactory | None = None,
     sim_time_scale: float = 0.0,
     browser: Browser | None = None,
+    world_http: httpx.AsyncClient | None = None,
+    model_http: httpx.AsyncClient | None = None,
+    model_clock: Callable[[], float] | None = None,
+    use_budget: bool = True,
+    corpus: Sequence[Document] | None = None,
 ) -> AsyncIterator[LiveAgent]:
     """Open an agent of ``config`` with everything it needs.
 
@@ -99,8 +105,18 @@ async def open_live_agent(
         sim_time_scale: How much of the simulator's modelled latency it really sleeps.
         browser: The browser tools' browser (``adapters.open_playwright_browser``); None
             leaves the browser tools without one, so offer them in no use case.
+        world_http: A client for the tools' systems, used as given (the lab's runs pass one
+            whose transport records or plays a cassette); overrides ``world_url``.
+        model_http: A client for the model endpoint, used as given, at ``model_base_url``
+            (or the simulator's URL when that is None).
+        model_clock: Monotonic seconds for measuring model latency (the lab's virtual time).
+        use_budget: Pace model calls with the policy's LLM budget; a replay, which sends
+            nothing to a provider, does without.
+        corpus: The documents ``chat_rag`` retrieves from; the help-desk knowledge base if
+            None.
     """
     policy = policy or default_policy()
+    model_clock = model_clock or time.monotonic
     if model_base_url is None and not model.startswith(SIM_PREFIX):
         raise ConfigError(
             f"model {model!r} is not one of the simulator's profiles, and no endpoint was given",
@@ -109,15 +125,29 @@ async def open_live_agent(
         )
     async with AsyncExitStack() as stack:
         world = None
-        if world_url is None:
+        if world_http is not None:
+            pass  # the caller's client, closed by the caller
+        elif world_url is None:
             world = World(clock=clock)
             world_http = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=build_world_app(world)), base_url="http://world"
             )
         else:
             world_http = httpx.AsyncClient(base_url=world_url)
-        await stack.enter_async_context(world_http)
-        if model_base_url is None:
+        if world is not None or world_url is not None:
+            await stack.enter_async_context(world_http)
+        budget = LLMBudget.from_policy(policy, on_wait=progress) if use_budget else None
+        if model_http is not None:
+            chat_model = OpenAIChatModel(
+                model,
+                base_url=model_base_url or SIM_BASE_URL,
+                api_key_env=None if model.startswith(SIM_PREFIX) else model_api_key_env,
+                http_client=model_http,
+                budget=budget,
+                seed=seed,
+                clock=model_clock,
+            )
+        elif model_base_url is None:
             sim_http = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=build_sim_app(time_scale=sim_time_scale))
             )
@@ -127,8 +157,9 @@ async def open_live_agent(
                 base_url=SIM_BASE_URL,
                 api_key_env=None,
                 http_client=sim_http,
-                budget=LLMBudget.from_policy(policy, on_wait=progress),
+                budget=budget,
                 seed=seed,
+                clock=model_clock,
             )
         else:
             chat_model = OpenAIChatModel(
@@ -136,8 +167,9 @@ async def open_live_agent(
                 base_url=model_base_url,
                 # the simulator's profiles (sim-*) take no key, wherever they are served
                 api_key_env=None if model.startswith(SIM_PREFIX) else model_api_key_env,
-                budget=LLMBudget.from_policy(policy, on_wait=progress),
+                budget=budget,
                 seed=seed,
+                clock=model_clock,
             )
         await stack.enter_async_context(chat_model)
         executor = Executor(
@@ -153,7 +185,7 @@ async def open_live_agent(
         checkpointer = await stack.enter_async_context(
             open_checkpointer(checkpoint_url, key=checkpoint_key)
         )
-        retriever = _knowledge(stack) if config == "chat_rag" else None
+        retriever = _knowledge(stack, corpus) if config == "chat_rag" else None
         agent = Agent(
             config,
             model=chat_model,
@@ -171,11 +203,14 @@ async def open_live_agent(
         yield LiveAgent(agent, world, chat_model)
 
 
-def _knowledge(stack: AsyncExitStack) -> Retriever:
-    """The help-desk knowledge base in a throwaway exact index, with the hashing embedder."""
+def _knowledge(stack: AsyncExitStack, corpus: Sequence[Document] | None) -> Retriever:
+    """A knowledge base in a throwaway exact index, with the hashing embedder.
+
+    ``corpus`` None means the help desk's knowledge base.
+    """
     embedder = HashingEmbedder()
     index = open_vector_index("memory://", embedder.dimension, embedder_name=embedder.name)
     stack.callback(index.close)
     retriever = Retriever(embedder, index)
-    retriever.index_documents(load_corpus())
+    retriever.index_documents(load_corpus() if corpus is None else list(corpus))
     return retriever

@@ -99,6 +99,8 @@ class RunResult(_Model):
     divergences: tuple[Divergence, ...] = ()
     world_diff: dict[str, JsonValue] = Field(default_factory=dict)
     error: str | None = None
+    recorded_success: bool | None = None
+    """In replay and upgrade: whether the run passed when its cassette was recorded."""
 
     @property
     def safety_violations(self) -> int:

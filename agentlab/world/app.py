@@ -18,7 +18,7 @@ from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agentlab.world.api_tokens import ApiTokenGate
 from agentlab.world.errors import WorldError
@@ -102,6 +102,10 @@ class FaultIn(_Body):
     retry_after_s: float | None = Field(default=None, ge=0)
 
 
+LATENCY_HEADER = b"x-agentlab-simulated-latency-ms"
+"""The response header carrying a system's modelled latency (the simulator sends the same)."""
+
+
 class _SystemGate:
     """Before a system handles a request: count it in flight, serve a fault, wait the latency.
 
@@ -133,9 +137,20 @@ class _SystemGate:
                 await refusal(scope, receive, send)
                 return
             latency_ms = self.world.latency_ms.get(system, 0)
-            if latency_ms:
-                await self.sleep(latency_ms / 1000)
-            await self.app(scope, receive, send)
+            if not latency_ms:
+                await self.app(scope, receive, send)
+                return
+            await self.sleep(latency_ms / 1000)
+            header = (LATENCY_HEADER, str(latency_ms).encode())
+
+            async def send_with_latency(message: Message) -> None:
+                # Say the modelled service time, so a client on virtual time (the lab's
+                # runs) can count it without waiting it.
+                if message["type"] == "http.response.start":
+                    message = {**message, "headers": [*message.get("headers", []), header]}
+                await send(message)
+
+            await self.app(scope, receive, send_with_latency)
         finally:
             self.world.leave(system)
 

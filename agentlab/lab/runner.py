@@ -1,0 +1,505 @@
+"""Run a suite under one configuration and one model, in one of the three modes.
+
+- ``record``: the model and the tools' systems are live (the simulator and the sandbox world
+  in-process by default); every exchange is written to the run's cassette.
+- ``replay``: both are played from the cassettes; nothing is sent anywhere. Deterministic:
+  ids are seeded by task, and time is each run's :class:`VirtualClock`, moved only by the
+  latencies the responses carry, so two replays give the same events and metrics.
+- ``upgrade``: the model is live (a candidate), the tools are played from the *baseline*
+  model's cassettes. A tool call the recording lacks is not sent; it becomes a side-effect
+  diff (a :class:`Divergence`).
+
+Runs go concurrently (``concurrency`` at a time), each with its own world, store, clients and
+cassette. With a metrics store, each finished run is written at once, so an interrupted suite
+resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from agentlab._version import __version__
+from agentlab.core.clock import SystemClock, VirtualClock
+from agentlab.core.errors import AgentlabError, CassetteError, ConfigError
+from agentlab.core.events import Event
+from agentlab.core.ids import IdFactory
+from agentlab.lab.cassettes import (
+    SAME_EFFECT,
+    Cassette,
+    CassetteMeta,
+    CassetteTransport,
+    latency_ms_of,
+    load_cassette,
+    unused_divergences,
+)
+from agentlab.lab.graders import LeakDetector, committed_writes, grade, measure
+from agentlab.lab.live import SIM_BASE_URL, SIM_PREFIX, open_live_agent
+from agentlab.lab.results import (
+    MODES,
+    CheckResult,
+    Divergence,
+    Experiment,
+    ExperimentSpec,
+    Mode,
+    RunResult,
+)
+from agentlab.lab.reviewer import suite_reviewer
+from agentlab.lab.suite import Suite, Task, load_suite
+from agentlab.llm.sim import build_sim_app
+from agentlab.policy import Policy
+from agentlab.rag import Document, load_corpus
+from agentlab.store import MemoryEventStore, project_run
+from agentlab.world import World, build_world_app
+from agentlab.world.fixture import kb_folder_of
+
+CASSETTES = Path(__file__).parents[2] / "cassettes"
+"""The cassettes shipped with agentlab (``cassettes/`` at the repository's root)."""
+SIMULATOR_NOTE = "recorded from agentlab's offline simulator, not from a vendor's model"
+
+
+class ExperimentLog(Protocol):
+    """Where experiments and their runs are kept (``agentlab.lab.metrics.MetricsStore``)."""
+
+    def start_experiment(self, spec: ExperimentSpec, label: str = "") -> Experiment:
+        """Open a new experiment."""
+        ...
+
+    def unfinished_experiment(self, spec: ExperimentSpec) -> Experiment | None:
+        """The latest experiment with ``spec`` that did not finish, to resume."""
+        ...
+
+    def finished_runs(self, experiment_id: str) -> set[tuple[str, int]]:
+        """The (task, repetition) pairs the experiment already holds."""
+        ...
+
+    def results(self, experiment_id: str) -> list[RunResult]:
+        """The experiment's graded runs."""
+        ...
+
+    def record_run(self, experiment_id: str, result: RunResult, events: Sequence[Event]) -> None:
+        """Keep one finished run and its events (one transaction)."""
+        ...
+
+    def finish_experiment(self, experiment_id: str) -> None:
+        """Mark the experiment finished."""
+        ...
+
+
+OnResult = Callable[[RunResult, int, int], None]
+"""Told of each finished run, with how many are done and how many there are."""
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """A suite's experiment and its graded runs, in task order."""
+
+    experiment: Experiment
+    results: list[RunResult]
+
+    @property
+    def success_rate(self) -> float:
+        """The share of runs that met every expectation."""
+        return sum(r.success for r in self.results) / len(self.results) if self.results else 0.0
+
+
+@cache
+def code_version() -> str:
+    """The checkout's commit (``-dirty`` when it has changes), or the package version."""
+    root = Path(__file__).parents[2]
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=root, capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root, capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+    return f"{commit}-dirty" if dirty else commit
+
+
+def cassette_path(
+    cassettes: Path, suite: str, config: str, model: str, task_id: str, *, repetition: int = 0
+) -> Path:
+    """Where a run's cassette lives: ``<cassettes>/<suite>/<config>/<model>/<task>.yaml``.
+
+    The n-th repetition after the first is ``<task>.r<n>.yaml``.
+    """
+    name = task_id if repetition == 0 else f"{task_id}.r{repetition}"
+    return cassettes / suite / config / model / f"{name}.yaml"
+
+
+def run_suite(suite: Suite | str | Path, **options: Any) -> SuiteRun:
+    """:func:`arun_suite` for code that is not async (scripts, the CLI)."""
+    return asyncio.run(arun_suite(suite, **options))
+
+
+async def arun_suite(
+    suite: Suite | str | Path,
+    *,
+    config: str,
+    model: str,
+    mode: Mode = "replay",
+    metrics: ExperimentLog | None = None,
+    cassettes: Path = CASSETTES,
+    repeats: int = 1,
+    concurrency: int = 4,
+    tasks: Sequence[str] | None = None,
+    baseline_model: str | None = None,
+    model_base_url: str | None = None,
+    model_api_key_env: str = "OPENAI_API_KEY",
+    resume: bool = True,
+    label: str = "",
+    on_result: OnResult | None = None,
+) -> SuiteRun:
+    """Run every task of ``suite`` (``repeats`` times) with ``config`` and ``model``.
+
+    Args:
+        suite: A loaded suite, or a suite's name or path.
+        config: ``chat_rag``, ``single`` or ``multi``.
+        model: The model: a simulator profile (``sim-large``) or an endpoint's model name.
+        mode: ``replay``, ``record`` or ``upgrade``.
+        metrics: Where the experiment and each run are written as they finish; None keeps
+            them in memory only (and nothing can be resumed).
+        cassettes: The cassette library's root.
+        repeats: Runs per task; each repetition has its own seed (for pass^k).
+        concurrency: Runs in flight at once.
+        tasks: Only these task ids (all if None).
+        baseline_model: In ``upgrade`` mode, whose cassettes the tools are played from
+            (the suite's ``baseline_model`` by default).
+        model_base_url: An OpenAI-compatible endpoint for ``record``/``upgrade``; None runs
+            the simulator in-process.
+        model_api_key_env: The variable that holds the endpoint's key.
+        resume: Continue the latest unfinished experiment with the same spec, skipping the
+            runs it already holds.
+        label: Stored with the experiment (``nightly``, a notebook's name).
+        on_result: Told of each finished run (the CLI's progress bar).
+
+    Raises:
+        ConfigError: an unknown mode, configuration, task or model.
+    """
+    suite = suite if isinstance(suite, Suite) else load_suite(suite)
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
+    if config not in suite.configs:
+        raise ConfigError(
+            f"suite {suite.name!r} does not run configuration {config!r}",
+            hint=f"its configurations: {', '.join(suite.configs)}",
+        )
+    if model_base_url is None and not model.startswith(SIM_PREFIX) and mode != "replay":
+        raise ConfigError(
+            f"model {model!r} is not one of the simulator's profiles, and no endpoint was given",
+            hint="pass model_base_url (--model-url) for a real endpoint, or use sim-large / "
+            "sim-small",
+        )
+    if repeats < 1 or concurrency < 1:
+        raise ConfigError("repeats and concurrency must be at least 1")
+    chosen = [suite.task(task_id) for task_id in tasks] if tasks else list(suite.tasks)
+    baseline = baseline_model or suite.baseline_model
+    spec = ExperimentSpec(
+        suite=suite.name,
+        config=config,
+        model=model,
+        mode=mode,
+        code_version=code_version(),
+        repeats=repeats,
+        seed=suite.seed,
+        baseline_model=baseline if mode == "upgrade" else None,
+    )
+    experiment, done = _open_experiment(metrics, spec, label, resume)
+    runner = _SuiteRunner(
+        suite,
+        spec,
+        experiment.experiment_id,
+        cassettes=cassettes,
+        cassette_model=baseline if mode == "upgrade" else model,
+        model_base_url=model_base_url,
+        model_api_key_env=model_api_key_env,
+    )
+    todo = [(t, r) for r in range(repeats) for t in chosen if (t.id, r) not in done]
+    finished: dict[tuple[str, int], RunResult] = {}
+    if metrics is not None and done:
+        finished = {(r.task_id, r.repetition): r for r in metrics.results(experiment.experiment_id)}
+    total = len(todo) + len(finished)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(task: Task, repetition: int) -> None:
+        async with gate:
+            result, events = await runner.run(task, repetition)
+        if metrics is not None:
+            metrics.record_run(experiment.experiment_id, result, events)
+        finished[(task.id, repetition)] = result
+        if on_result is not None:
+            on_result(result, len(finished), total)
+
+    await asyncio.gather(*(one(t, r) for t, r in todo))
+    if metrics is not None:
+        metrics.finish_experiment(experiment.experiment_id)
+    ordered = [finished[(t.id, r)] for r in range(repeats) for t in chosen if (t.id, r) in finished]
+    return SuiteRun(experiment, ordered)
+
+
+def _open_experiment(
+    metrics: ExperimentLog | None, spec: ExperimentSpec, label: str, resume: bool
+) -> tuple[Experiment, set[tuple[str, int]]]:
+    if metrics is None:
+        digest = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:12]
+        experiment = Experiment(
+            experiment_id=f"exp_{digest}", spec=spec, started_at=SystemClock().now(), label=label
+        )
+        return experiment, set()
+    unfinished = metrics.unfinished_experiment(spec) if resume else None
+    if unfinished is not None:
+        return unfinished, metrics.finished_runs(unfinished.experiment_id)
+    return metrics.start_experiment(spec, label), set()
+
+
+def _stable_seed(*parts: object) -> int:
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def policy_for(task: Task, policy: Policy) -> Policy:
+    """The suite's policy, with the task's use case lowered to the task's phase if it has one."""
+    if task.phase is None:
+        return policy
+    use_case = policy.use_cases[task.use_case].model_copy(update={"phase": task.phase})
+    return policy.model_copy(update={"use_cases": {**policy.use_cases, task.use_case: use_case}})
+
+
+async def _no_wait(seconds: float) -> None:
+    """The world's latency is modelled, not waited: the run's virtual clock counts it."""
+
+
+class _SuiteRunner:
+    """Runs one task of a suite at a time, as the experiment's spec says."""
+
+    def __init__(
+        self,
+        suite: Suite,
+        spec: ExperimentSpec,
+        experiment_id: str,
+        *,
+        cassettes: Path,
+        cassette_model: str,
+        model_base_url: str | None,
+        model_api_key_env: str,
+    ) -> None:
+        self.suite = suite
+        self.spec = spec
+        self.experiment_id = experiment_id
+        self.cassettes = cassettes
+        self.cassette_model = cassette_model
+        self.model_base_url = model_base_url
+        self.model_api_key_env = model_api_key_env
+        self.corpus = _corpus_of(suite)
+        self.leaks = LeakDetector(self.corpus)
+        self.sim_app = build_sim_app(time_scale=0) if model_base_url is None else None
+
+    async def run(self, task: Task, repetition: int) -> tuple[RunResult, list[Event]]:
+        """Run ``task`` once; a failure to run becomes a result with ``error`` set."""
+        path = cassette_path(
+            self.cassettes, self.suite.name, self.spec.config, self.cassette_model, task.id,
+            repetition=repetition,
+        )  # fmt: skip
+        try:
+            cassette = Cassette(path) if self.spec.mode == "record" else load_cassette(path)
+            return await self._run(task, repetition, cassette)
+        except (AgentlabError, httpx.HTTPError) as exc:
+            return self._error(task, repetition, exc), []
+
+    async def _run(
+        self, task: Task, repetition: int, cassette: Cassette
+    ) -> tuple[RunResult, list[Event]]:
+        mode = self.spec.mode
+        clock = VirtualClock()
+        store = MemoryEventStore()
+        world = World(
+            self.suite.world_fixture, fixture_path=self.suite.world_fixture_path, clock=clock
+        )
+
+        async def count_latency(response: httpx.Response) -> None:
+            clock.advance(latency_ms_of(response))
+
+        hooks = {"response": [count_latency]}
+        live_world = httpx.ASGITransport(app=build_world_app(world, sleep=_no_wait))
+        world_transport = {
+            "record": CassetteTransport(cassette, "record", inner=live_world),
+            "replay": CassetteTransport(cassette, "play"),
+            "upgrade": CassetteTransport(cassette, "play", match_on=SAME_EFFECT),
+        }[mode]
+        model_transport: httpx.AsyncBaseTransport = (
+            CassetteTransport(cassette, "play")
+            if mode == "replay"
+            else self._live_model_transport(cassette, record=mode == "record")
+        )
+        is_sim = self.spec.model.startswith(SIM_PREFIX)
+        async with (
+            httpx.AsyncClient(
+                transport=world_transport, base_url="http://world", event_hooks=hooks
+            ) as world_http,
+            httpx.AsyncClient(transport=model_transport, event_hooks=hooks) as model_http,
+            open_live_agent(
+                self.spec.config,
+                store=store,
+                model=self.spec.model,
+                model_base_url=self.model_base_url or SIM_BASE_URL,
+                model_api_key_env=self.model_api_key_env,
+                policy=policy_for(task, self.suite.loaded_policy),
+                reviewer=suite_reviewer(self.suite.reviewer),
+                seed=self.suite.seed + repetition,
+                clock=clock,
+                ids=IdFactory.seeded(_stable_seed(self.suite.name, task.id, repetition)),
+                world_http=world_http,
+                model_http=model_http,
+                model_clock=clock.monotonic,
+                use_budget=mode != "replay" and not is_sim,
+                corpus=self.corpus,
+            ) as live,
+        ):
+            try:
+                await live.agent.arun(task.text, actor=task.actor, use_case=task.use_case)
+                error = None
+            except AgentlabError as exc:
+                error = exc
+            diff_response = await world_http.get("/_world/diff")
+        run_ids = store.run_ids()
+        if not run_ids:
+            raise error or ConfigError(f"task {task.id}: the agent recorded no run")
+        events = store.read(run_ids[0])
+        state = project_run(events)
+        diff = diff_response.json() if diff_response.status_code == 200 else {}
+        divergences = list(cassette.divergences)
+        if mode != "record":
+            targets = ("model", "tool") if mode == "replay" else ("tool",)
+            divergences += unused_divergences(cassette, targets)
+        checks, breaches = grade(
+            task.expect, state, diff, divergences=divergences, leaks=self.leaks
+        )
+        if mode == "upgrade" and any(d.is_write for d in divergences):
+            # The recorded world is the baseline's: with other side effects, the final
+            # state is not known. The side-effect diff says what differs.
+            checks = [c for c in checks if c.name != "world"]
+            if task.expect.world is not None:
+                checks.append(_world_unknown(divergences))
+        measures = measure(state)
+        failed = [c for c in checks if not c.passed]
+        result = RunResult(
+            experiment_id=self.experiment_id,
+            suite=self.suite.name,
+            config=self.spec.config,
+            model=self.spec.model,
+            mode=mode,
+            task_id=task.id,
+            kind=task.kind,
+            repetition=repetition,
+            run_id=state.run.run_id,
+            status=state.status,
+            answer=state.answer,
+            success=not failed and error is None,
+            checks=tuple(checks),
+            failure_cause=failed[0].name if failed else ("error" if error else None),
+            latency_ms=measures.latency_ms,
+            model_calls=measures.model_calls,
+            prompt_tokens=measures.prompt_tokens,
+            completion_tokens=measures.completion_tokens,
+            cost_usd=measures.cost_usd,
+            tool_calls=measures.tool_calls,
+            external_calls=measures.external_calls,
+            dry_runs=measures.dry_runs,
+            blocked_calls=measures.blocked_calls,
+            tool_failures=measures.tool_failures,
+            forbidden_effects=breaches,
+            rework=measures.rework,
+            reviews=measures.reviews,
+            side_effects=tuple(committed_writes(state)),
+            divergences=tuple(divergences),
+            world_diff=diff,
+            error=str(error) if error else None,
+            recorded_success=(cassette.meta.outcome.get("success") if cassette.meta else None),
+        )
+        if mode == "record":
+            cassette.save(self._meta(task, repetition, result, is_sim))
+        return result, events
+
+    def _live_model_transport(self, cassette: Cassette, *, record: bool) -> CassetteTransport:
+        inner: httpx.AsyncBaseTransport = (
+            httpx.ASGITransport(app=self.sim_app)
+            if self.sim_app is not None
+            else httpx.AsyncHTTPTransport(retries=0)
+        )
+        secrets = [_env(self.model_api_key_env)] if self.model_base_url else []
+        return CassetteTransport(
+            cassette, "record" if record else "pass", inner=inner, secrets=secrets
+        )
+
+    def _meta(self, task: Task, repetition: int, result: RunResult, is_sim: bool) -> CassetteMeta:
+        return CassetteMeta(
+            suite=self.suite.name,
+            task_id=task.id,
+            config=self.spec.config,
+            model=self.spec.model,
+            is_simulated=is_sim,
+            note=SIMULATOR_NOTE if is_sim else "",
+            repetition=repetition,
+            seed=self.suite.seed + repetition,
+            code_version=self.spec.code_version,
+            recorded_at=datetime.now(UTC).replace(microsecond=0),
+            outcome={
+                "success": result.success,
+                "status": result.status,
+                "failed_checks": [c.name for c in result.failed_checks],
+                "latency_ms": round(result.latency_ms, 3),
+                "cost_usd": result.cost_usd,
+                "tool_calls": result.tool_calls,
+            },
+        )
+
+    def _error(self, task: Task, repetition: int, exc: Exception) -> RunResult:
+        message = str(exc)
+        return RunResult(
+            experiment_id=self.experiment_id,
+            suite=self.suite.name,
+            config=self.spec.config,
+            model=self.spec.model,
+            mode=self.spec.mode,
+            task_id=task.id,
+            kind=task.kind,
+            repetition=repetition,
+            status="error",
+            success=False,
+            checks=(CheckResult(name="error", passed=False, detail=message),),
+            failure_cause="cassette" if isinstance(exc, CassetteError) else "error",
+            error=message,
+        )
+
+
+def _world_unknown(divergences: Sequence[Divergence]) -> CheckResult:
+    writes = [d for d in divergences if d.is_write]
+    return CheckResult(
+        name="world",
+        passed=False,
+        detail=f"{len(writes)} side effect(s) differ from the baseline's recording, so the "
+        "final world state is not known; see the side-effect diff",
+    )
+
+
+def _corpus_of(suite: Suite) -> list[Document]:
+    return load_corpus(kb_folder_of(suite.world_fixture, suite.world_fixture_path))
+
+
+def _env(name: str) -> str:
+    return os.environ.get(name, "")
