@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langgraph.errors import GraphBubbleUp
+from langgraph.graph import StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
@@ -16,6 +19,7 @@ from agentlab.agents.context import AgentContext
 from agentlab.agents.state import AgentState
 from agentlab.core.events import StepRejected
 from agentlab.llm import ChatModel, ChatRequest, ChatResponse, Message, ToolCall
+from agentlab.ops import tracing
 from agentlab.runtime import ToolOutcome
 from agentlab.store import StepState, project_run
 
@@ -44,7 +48,19 @@ async def ask(
         response_format=response_format,
         seed=ctx.seed,
     )
-    response = await model.acomplete(request)
+    with tracing.model_span(
+        model.name, run_id=ctx.recorder.run_id, role=node, seed=ctx.seed
+    ) as span:
+        response = await model.acomplete(request)
+        tracing.end_model_span(
+            span,
+            response_model=response.model,
+            input_tokens=response.usage.prompt_tokens,
+            output_tokens=response.usage.completion_tokens,
+            finish_reasons=(response.finish_reason,),
+            is_simulated=response.is_simulated,
+            cost_usd=response.cost_usd,
+        )
     ctx.recorder.model_called(
         node=node,
         model=response.model,
@@ -251,3 +267,30 @@ def finish(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     ctx.recorder.finish(outcome, answer=answer, reason=reason)  # type: ignore[arg-type]
     ctx.say(f"finished: {outcome}" + (f" ({reason})" if reason else ""))
     return {}
+
+
+def trace_nodes(graph: StateGraph[Any, Any, Any, Any]) -> None:
+    """Wrap each node of an uncompiled graph in a ``node <name>`` span (a no-op untraced).
+
+    The wrapper runs the node's own runnable, which injects the runtime as before. An
+    interrupt (a wait for approval) ends the span without marking it as an error.
+    """
+    for name, spec in graph.nodes.items():
+        spec.runnable = _traced(name, spec.runnable)
+
+
+def _traced(name: str, runnable: Any) -> Any:
+    async def anode(state: Any, config: RunnableConfig) -> Any:
+        with tracing.node_span(name, run_id=_run_id(config), quiet=(GraphBubbleUp,)):
+            return await runnable.ainvoke(state, config)
+
+    def node(state: Any, config: RunnableConfig) -> Any:
+        with tracing.node_span(name, run_id=_run_id(config), quiet=(GraphBubbleUp,)):
+            return runnable.invoke(state, config)
+
+    return RunnableLambda(node, anode, name=name)
+
+
+def _run_id(config: RunnableConfig) -> str | None:
+    thread = (config.get("configurable") or {}).get("thread_id")
+    return thread if isinstance(thread, str) else None

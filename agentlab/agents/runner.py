@@ -18,12 +18,14 @@ from langgraph.graph import StateGraph
 from langgraph.types import Command
 
 from agentlab.agents import chat_rag, multi, single
+from agentlab.agents._nodes import trace_nodes
 from agentlab.agents.context import AgentContext, Progress, StopConditions
 from agentlab.agents.state import AgentState
 from agentlab.core.clock import Clock
 from agentlab.core.errors import BackendError, ConfigError
 from agentlab.core.ids import IdFactory, RunId
 from agentlab.llm import ChatModel
+from agentlab.ops import tracing
 from agentlab.policy import offered_tools
 from agentlab.rag import AccessScope, Retriever
 from agentlab.runtime import CallRequest, Executor
@@ -73,11 +75,13 @@ def build_graph(config: str) -> StateGraph[Any, Any, Any, Any]:
         ConfigError: ``config`` is not one of ``chat_rag``, ``single``, ``multi``.
     """
     try:
-        return _GRAPHS[config][0]()
+        graph = _GRAPHS[config][0]()
     except KeyError:
         raise ConfigError(
             f"unknown agent configuration {config!r}", hint=f"choose one of {', '.join(CONFIGS)}"
         ) from None
+    trace_nodes(graph)  # a span per node; nothing when tracing is off
+    return graph
 
 
 class Agent:
@@ -220,6 +224,36 @@ class Agent:
         )
 
     async def _invoke(
+        self,
+        payload: Any,
+        recorder: RunRecorder,
+        *,
+        actor: str,
+        use_case: str,
+        limits: StopConditions,
+        seed: int | None,
+    ) -> AgentRun:
+        with tracing.run_span(
+            recorder.run_id,
+            config=self.config,
+            actor=actor,
+            use_case=use_case,
+            model=self.model.name,
+            is_resumed=not isinstance(payload, dict),
+            quiet=(NodeCancelledError,),  # an interruption, resumed later; not a failure
+        ) as span:
+            result = await self._invoke_graph(
+                payload, recorder, actor=actor, use_case=use_case, limits=limits, seed=seed
+            )
+            tracing.end_run_span(
+                span,
+                status=result.status,
+                outcome=result.state.status,
+                cost_usd=sum(call.cost_usd for call in result.state.model_calls),
+            )
+            return result
+
+    async def _invoke_graph(
         self,
         payload: Any,
         recorder: RunRecorder,

@@ -34,6 +34,8 @@ from agentlab.core.clock import Clock, SystemClock
 from agentlab.core.errors import AgentlabError, PolicyViolation, ToolRejected
 from agentlab.core.events import StepApproved, StepRejected
 from agentlab.core.ids import StepId
+from agentlab.ops import tracing
+from agentlab.ops.tracing import Span
 from agentlab.policy import Policy, approval_for, check_call
 from agentlab.runtime.approvals import ApprovalRequest, QueueReviewer, Reviewer
 from agentlab.runtime.caps import ToolCaps, backoff_ms
@@ -195,6 +197,23 @@ class Executor:
             call_id: The model's tool-call id; it is kept on the step so that a graph node
                 run again after a resume finds this step instead of proposing a new one.
         """
+        with tracing.tool_span(tool, run_id=recorder.run_id, call_id=call_id) as span:
+            outcome = await self._call(
+                recorder, request, tool, arguments, call_id=call_id, span=span
+            )
+            tracing.end_tool_span(span, outcome=outcome.status, message=outcome.message)
+            return outcome
+
+    async def _call(
+        self,
+        recorder: RunRecorder,
+        request: CallRequest,
+        tool: str,
+        arguments: Mapping[str, JsonValue] | str,
+        *,
+        call_id: str | None,
+        span: Span,
+    ) -> ToolOutcome:
         spec = self.tools.get(tool)
         side_effect = spec.side_effect if spec else "read"
         unparsed = None
@@ -212,12 +231,14 @@ class Executor:
             step = recorder.propose(
                 tool, {UNPARSED_ARGUMENTS: text}, side_effect=side_effect, call_id=call_id
             )
+            tracing.set_tool_step(span, step_id=step.step_id, idempotency_key=None)
             message = f"{problem}; send one JSON object that matches the tool's schema"
             outcome = _Call(self, recorder, request, StepState(step=step))._invalid(
                 tool, "invalid_arguments", message
             )
         else:
             step = recorder.propose(tool, dict(arguments), side_effect=side_effect, call_id=call_id)
+            tracing.set_tool_step(span, step_id=step.step_id, idempotency_key=step.idempotency_key)
             outcome = await _Call(self, recorder, request, StepState(step=step)).run()
         self._keep_conversation(recorder, outcome)
         return outcome
@@ -232,7 +253,13 @@ class Executor:
         Validation and policy are checked again every time: a policy may have changed while
         the step waited.
         """
-        outcome = await _Call(self, recorder, request, state).run()
+        step = state.step
+        with tracing.tool_span(
+            step.tool, run_id=recorder.run_id, call_id=step.call_id, step_id=step.step_id
+        ) as span:
+            tracing.set_tool_step(span, step_id=step.step_id, idempotency_key=step.idempotency_key)
+            outcome = await _Call(self, recorder, request, state).run()
+            tracing.end_tool_span(span, outcome=outcome.status, message=outcome.message)
         self._keep_conversation(recorder, outcome)
         return outcome
 
