@@ -15,6 +15,7 @@ import typer
 
 from agentlab.adapters import open_audit_log, open_conversation_log, open_store
 from agentlab.agents import CONFIGS, AgentRun, StopConditions
+from agentlab.cli import suites
 from agentlab.cli._console import console, err_console
 from agentlab.cli._options import (
     AuditUrlOption,
@@ -69,10 +70,19 @@ CheckpointOption = Annotated[
 
 
 def run(  # noqa: PLR0917 -- typer passes each option as a parameter
-    task: Annotated[str, typer.Argument(help="What the requester asks, in their words.")],
+    task: Annotated[
+        str | None,
+        typer.Argument(help="What the requester asks, in their words (omit with --suite)."),
+    ] = None,
     config: Annotated[
-        str, typer.Option("--config", "-c", help=f"One of {', '.join(CONFIGS)}.")
-    ] = "single",
+        list[str] | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help=f"One of {', '.join(CONFIGS)} (default single); with --suite, repeat it to "
+            "run several (default: the suite's).",
+        ),
+    ] = None,
     actor: Annotated[str, typer.Option(help="Who asks; the policy's actor.")] = "alice",
     use_case: Annotated[str, typer.Option(help="The policy's use case.")] = "procurement",
     model: ModelOption = None,
@@ -90,15 +100,79 @@ def run(  # noqa: PLR0917 -- typer passes each option as a parameter
         float,
         typer.Option(min=0.001, help="Stop after working this long (waits for people excluded)."),
     ] = 300.0,
+    suite: Annotated[
+        str | None,
+        typer.Option(
+            help="Run a golden-run suite (a name such as helpdesk, or a path) instead of one task.",
+            rich_help_panel="Suites",
+        ),
+    ] = None,
+    mode: Annotated[
+        str,
+        typer.Option(help="replay, record or upgrade (docs/lab.md).", rich_help_panel="Suites"),
+    ] = "replay",
+    task_id: Annotated[
+        list[str] | None,
+        typer.Option("--task", help="Only this task (repeatable).", rich_help_panel="Suites"),
+    ] = None,
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Runs per task (pass^k).", rich_help_panel="Suites")
+    ] = 1,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Runs in flight at once.", rich_help_panel="Suites")
+    ] = 4,
+    baseline_model: Annotated[
+        str | None,
+        typer.Option(
+            help="upgrade: whose recorded tools to run against (default: the suite's).",
+            rich_help_panel="Suites",
+        ),
+    ] = None,
+    metrics: suites.MetricsOption = None,
+    cassettes: suites.CassettesOption = suites.CASSETTES,
+    resume_suite: Annotated[
+        bool,
+        typer.Option(
+            "--resume/--no-resume",
+            help="Carry on an interrupted experiment with the same settings.",
+            rich_help_panel="Suites",
+        ),
+    ] = True,
+    label: Annotated[
+        str, typer.Option(help="Stored with the experiment.", rich_help_panel="Suites")
+    ] = "",
 ) -> None:
-    """Run one task through an agent configuration and show what happened.
+    """Run one task through an agent configuration and show what happened, or a whole suite.
 
     A step that needs a person pauses the run: answer it with `agentlab approvals approve`
     (or reject), then carry the run on with `agentlab resume RUN_ID`.
+
+    With --suite, every task of a golden-run suite runs under each configuration, in replay
+    (from the cassettes), record or upgrade mode; the article's benchmark table follows.
     """
-    if config not in CONFIGS:
+    if suite is not None:
+        if task is not None:
+            raise ConfigError("give a task or --suite, not both")
+        failed = suites.run_suites(
+            suite, configs=config or [], models=[model] if model else [], mode=mode,
+            repeats=repeats, concurrency=concurrency, task_ids=task_id or [], metrics=metrics,
+            cassettes=cassettes, baseline_model=baseline_model, model_url=model_url,
+            resume=resume_suite, label=label,
+        )  # fmt: skip
+        if any(r.error for run in failed for r in run.results):
+            raise typer.Exit(1)
+        return
+    if task is None:
         raise ConfigError(
-            f"--config {config!r} is unknown", hint=f"use one of {', '.join(CONFIGS)}"
+            "say what to do: a task in quotes, or --suite NAME",
+            hint='e.g. agentlab run "Order 16 TONER-BK-05 from SUP-000103."',
+        )
+    if config and len(config) > 1:
+        raise ConfigError("one task runs under one --config")
+    config = config or ["single"]
+    if config[0] not in CONFIGS:
+        raise ConfigError(
+            f"--config {config[0]!r} is unknown", hint=f"use one of {', '.join(CONFIGS)}"
         )
     limits = StopConditions(
         max_steps=max_steps, max_cost_usd=max_cost_usd, max_wall_time_s=max_wall_time_s
@@ -106,7 +180,7 @@ def run(  # noqa: PLR0917 -- typer passes each option as a parameter
     result = asyncio.run(
         _run(
             task,
-            config=config,
+            config=config[0],
             actor=actor,
             use_case=use_case,
             model=model,
