@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import subprocess
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -106,6 +107,8 @@ class SuiteRun:
 
     experiment: Experiment
     results: list[RunResult]
+    recorded: list[RunResult] = field(default_factory=list)
+    """In replay and upgrade: the same runs as graded when their cassettes were recorded."""
 
     @property
     def success_rate(self) -> float:
@@ -248,8 +251,12 @@ async def arun_suite(
     await asyncio.gather(*(one(t, r) for t, r in todo))
     if metrics is not None:
         metrics.finish_experiment(experiment.experiment_id)
-    ordered = [finished[(t.id, r)] for r in range(repeats) for t in chosen if (t.id, r) in finished]
-    return SuiteRun(experiment, ordered)
+    keys = [(t.id, r) for r in range(repeats) for t in chosen]
+    return SuiteRun(
+        experiment,
+        [finished[k] for k in keys if k in finished],
+        [runner.recorded[k] for k in keys if k in runner.recorded],
+    )
 
 
 def _open_experiment(
@@ -308,6 +315,7 @@ class _SuiteRunner:
         self.corpus = _corpus_of(suite)
         self.leaks = LeakDetector(self.corpus)
         self.sim_app = build_sim_app(time_scale=0) if model_base_url is None else None
+        self.recorded: dict[tuple[str, int], RunResult] = {}
 
     async def run(self, task: Task, repetition: int) -> tuple[RunResult, list[Event]]:
         """Run ``task`` once; a failure to run becomes a result with ``error`` set."""
@@ -437,6 +445,8 @@ class _SuiteRunner:
         )
         if mode == "record":
             cassette.save(self._meta(task, repetition, result, is_sim))
+        elif cassette.meta is not None:
+            self.recorded[(task.id, repetition)] = recorded_result(cassette.meta, result)
         return result, events
 
     def _live_model_transport(self, cassette: Cassette, *, record: bool) -> CassetteTransport:
@@ -462,14 +472,7 @@ class _SuiteRunner:
             seed=self.suite.seed + repetition,
             code_version=self.spec.code_version,
             recorded_at=datetime.now(UTC).replace(microsecond=0),
-            outcome={
-                "success": result.success,
-                "status": result.status,
-                "failed_checks": [c.name for c in result.failed_checks],
-                "latency_ms": round(result.latency_ms, 3),
-                "cost_usd": result.cost_usd,
-                "tool_calls": result.tool_calls,
-            },
+            outcome=json.loads(result.model_dump_json(include=set(RECORDED_FIELDS))),
         )
 
     def _error(self, task: Task, repetition: int, exc: Exception) -> RunResult:
@@ -489,6 +492,33 @@ class _SuiteRunner:
             failure_cause="cassette" if isinstance(exc, CassetteError) else "error",
             error=message,
         )
+
+
+RECORDED_FIELDS = (
+    "status", "success", "failure_cause", "checks", "latency_ms", "model_calls",
+    "prompt_tokens", "completion_tokens", "cost_usd", "tool_calls", "external_calls",
+    "dry_runs", "blocked_calls", "tool_failures", "forbidden_effects", "rework", "reviews",
+    "side_effects",
+)  # fmt: skip
+"""What a cassette keeps of how its run was graded when it was recorded."""
+
+
+def recorded_result(meta: CassetteMeta, replayed: RunResult) -> RunResult:
+    """The run as it was graded when ``meta``'s cassette was recorded.
+
+    This is the baseline a replay is held to when there is no earlier nightly to compare with.
+    """
+    recorded = {k: v for k, v in meta.outcome.items() if k in RECORDED_FIELDS}
+    return RunResult.model_validate(
+        {
+            **replayed.model_dump(),
+            **recorded,
+            "mode": "record",
+            "divergences": [],
+            "error": None,
+            "recorded_success": None,
+        }
+    )
 
 
 def _world_unknown(divergences: Sequence[Divergence]) -> CheckResult:
