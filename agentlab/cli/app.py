@@ -13,8 +13,10 @@ from agentlab._version import __version__
 from agentlab.cli import (
     approvals,
     audit,
+    compare,
     conversations,
     demo,
+    experiments,
     policy,
     run,
     runs,
@@ -48,6 +50,8 @@ app = typer.Typer(
 app.command(name="demo")(demo.demo)
 app.command(name="run")(run.run)
 app.command(name="resume")(run.resume)
+app.command(name="compare")(compare.compare)
+app.command(name="experiments")(experiments.experiments)
 app.add_typer(runs.app, name="runs")
 app.add_typer(tools.app, name="tools")
 app.add_typer(policy.app, name="policy")

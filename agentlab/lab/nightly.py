@@ -1,0 +1,135 @@
+"""The nightly regression job: replay the suites, hold them to their recordings, report.
+
+Every configuration x model of each suite is replayed (one experiment each, labelled
+``nightly``) and compared with the same runs as graded when their cassettes were recorded:
+the recording is the golden baseline, so a regression stays red until it is fixed or the
+suite is deliberately re-recorded. Breaches of the suite's thresholds and broken tasks are
+:class:`Regression` s; the HTML report puts them first and links each to its task's diff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from agentlab.lab.compare import Comparison, Regression, compare, regressions
+from agentlab.lab.metrics import MetricsStore
+from agentlab.lab.results import Mode, RunResult
+from agentlab.lab.runner import CASSETTES, OnResult, SuiteRun, run_suite
+from agentlab.lab.suite import Suite, load_suite
+
+NIGHTLY = "nightly"
+"""The label of the experiments ``nightly`` runs (the report's trend charts follow them)."""
+
+
+@dataclass
+class NightlyOutcome:
+    """What a nightly run did and found."""
+
+    runs: list[SuiteRun] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
+    regressions: list[Regression] = field(default_factory=list)
+    failed: list[RunResult] = field(default_factory=list)
+    """Every run that did not pass, for the report's drill-down."""
+
+    @property
+    def is_regressed(self) -> bool:
+        """True when ``nightly`` must fail."""
+        return bool(self.regressions)
+
+    @property
+    def experiment_ids(self) -> list[str]:
+        """The experiments this nightly ran, in order."""
+        return [run.experiment.experiment_id for run in self.runs]
+
+
+def run_nightly(
+    suites: Sequence[str | Path | Suite] = ("helpdesk",),
+    *,
+    metrics: MetricsStore,
+    mode: Mode = "replay",
+    models: Sequence[str] | None = None,
+    configs: Sequence[str] | None = None,
+    cassettes: Path = CASSETTES,
+    concurrency: int = 4,
+    on_result: OnResult | None = None,
+) -> NightlyOutcome:
+    """Replay ``suites`` under every configuration and model, and compare with the recordings.
+
+    ``agentlab.report.write_nightly_report`` turns the outcome into the HTML report.
+
+    Args:
+        suites: Suites by name, path, or loaded.
+        metrics: Where the experiments go; the report's trends come from its earlier nightlies.
+        mode: ``replay`` (the nightly job) or ``upgrade`` (a candidate model against the
+            baseline model's recorded tools).
+        models: The models to run (default: each suite's ``models``).
+        configs: The configurations (default: each suite's ``configs``).
+        cassettes: The cassette library.
+        concurrency: Runs in flight at once.
+        on_result: Told of each finished run.
+    """
+    outcome = NightlyOutcome()
+    for entry in suites:
+        suite = entry if isinstance(entry, Suite) else load_suite(entry)
+        for model in models or suite.models:
+            for config in configs or suite.configs:
+                run = run_suite(
+                    suite,
+                    config=config,
+                    model=model,
+                    mode=mode,
+                    metrics=metrics,
+                    cassettes=cassettes,
+                    concurrency=concurrency,
+                    resume=False,
+                    label=NIGHTLY,
+                    on_result=on_result,
+                )
+                outcome.runs.append(run)
+                outcome.failed += [r for r in run.results if not r.success]
+                outcome.regressions += _errors(run.results)
+                replayed = [r for r in run.results if r.error is None]
+                if not run.recorded or not replayed:
+                    continue
+                comparison = compare(
+                    run.recorded,
+                    replayed,
+                    baseline_label=f"{config} · {model} · as recorded",
+                    candidate_label=f"{config} · {model} · {mode}",
+                )
+                outcome.comparisons.append(comparison)
+                outcome.regressions += regressions(comparison, suite.thresholds)
+    return outcome
+
+
+def _errors(results: Sequence[RunResult]) -> list[Regression]:
+    """Runs that could not be carried out (a missing or broken cassette): always regressions."""
+    return [
+        Regression(
+            kind="task",
+            name=r.task_id,
+            suite=r.suite,
+            config=r.config,
+            model=r.model,
+            baseline=None,
+            current=0.0,
+            limit="every run must be carried out",
+            message=f"{r.suite}/{r.config}/{r.model}: task {r.task_id} could not run: {r.error}",
+        )
+        for r in results
+        if r.error is not None
+    ]
+
+
+def nightly_history(metrics: MetricsStore, suite: str | None = None) -> pd.DataFrame:
+    """The KPIs of every finished nightly experiment, oldest first (the report's trends)."""
+    experiments = metrics.experiments(suite=suite, label=NIGHTLY)
+    if experiments.empty:
+        return metrics.kpis([])
+    finished = experiments[experiments["finished_at"].notna()]
+    kpis = metrics.kpis(list(finished["experiment_id"]))
+    return kpis.sort_values("started_at", kind="stable").reset_index(drop=True)
