@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import httpx
 
 from agentlab._version import __version__
+from agentlab.adapters import OpenAIChatModel
 from agentlab.core.clock import SystemClock, VirtualClock
 from agentlab.core.errors import AgentlabError, CassetteError, ConfigError
 from agentlab.core.events import Event
@@ -45,6 +46,7 @@ from agentlab.lab.cassettes import (
     unused_divergences,
 )
 from agentlab.lab.graders import LeakDetector, committed_writes, grade, measure
+from agentlab.lab.judge import judge_run
 from agentlab.lab.live import SIM_BASE_URL, SIM_PREFIX, open_live_agent
 from agentlab.lab.results import (
     MODES,
@@ -388,6 +390,7 @@ class _SuiteRunner:
             except AgentlabError as exc:
                 error = exc
             diff_response = await world_http.get("/_world/diff")
+            judged = await self._judge(task, store, model_http, repetition)
         run_ids = store.run_ids()
         if not run_ids:
             raise error or ConfigError(f"task {task.id}: the agent recorded no run")
@@ -401,6 +404,8 @@ class _SuiteRunner:
         checks, breaches = grade(
             task.expect, state, diff, divergences=divergences, leaks=self.leaks
         )
+        if judged is not None:
+            checks.append(judged)
         if mode == "upgrade" and any(d.is_write for d in divergences):
             # The recorded world is the baseline's: with other side effects, the final
             # state is not known. The side-effect diff says what differs.
@@ -448,6 +453,30 @@ class _SuiteRunner:
         elif cassette.meta is not None:
             self.recorded[(task.id, repetition)] = recorded_result(cassette.meta, result)
         return result, events
+
+    async def _judge(
+        self, task: Task, store: MemoryEventStore, model_http: httpx.AsyncClient, repetition: int
+    ) -> CheckResult | None:
+        """The suite's model judge on the finished run, or None when the task is not judged.
+
+        The judge's request goes through the run's model client, so it is in the cassette.
+        """
+        judge = self.suite.judge
+        run_ids = store.run_ids()
+        if judge is None or not judge.applies_to(task) or not run_ids:
+            return None
+        state = project_run(store.read(run_ids[0]))
+        async with OpenAIChatModel(
+            judge.model,
+            base_url=self.model_base_url or SIM_BASE_URL,
+            api_key_env=None if judge.model.startswith(SIM_PREFIX) else self.model_api_key_env,
+            http_client=model_http,
+            seed=self.suite.seed + repetition,
+        ) as model:
+            try:
+                return await judge_run(model, task.text, state, seed=self.suite.seed + repetition)
+            except AgentlabError as exc:
+                return CheckResult(name="judge", passed=False, detail=f"the judge failed: {exc}")
 
     def _live_model_transport(self, cassette: Cassette, *, record: bool) -> CassetteTransport:
         inner: httpx.AsyncBaseTransport = (

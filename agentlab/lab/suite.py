@@ -116,6 +116,8 @@ class Expectation(_Model):
     answer: AnswerCheck | None = None
     forbidden: Forbidden = Forbidden()
     max_tool_calls: int | None = Field(default=None, ge=0)
+    judge: bool | None = None
+    """Ask the suite's model judge too (None: as the suite's ``judge.kinds`` say)."""
 
 
 class Task(_Model):
@@ -156,6 +158,21 @@ class ReviewerScript(_Model):
     rules: tuple[ReviewRule, ...] = ()
 
 
+class Judge(_Model):
+    """An optional model judge (``agentlab/lab/judge.py``), its calls recorded in the cassettes."""
+
+    model: str = "sim-large"
+    """The judge's model: a simulator profile, or a model at the run's endpoint."""
+    kinds: tuple[TaskKind, ...] = ()
+    """The kinds of task it judges (a task's ``expect.judge`` overrides)."""
+
+    def applies_to(self, task: Task) -> bool:
+        """True when ``task`` is judged."""
+        if task.expect.judge is not None:
+            return task.expect.judge
+        return task.kind in self.kinds
+
+
 class Thresholds(_Model):
     """How much worse than the baseline ``nightly`` tolerates before it fails."""
 
@@ -185,6 +202,7 @@ class Suite(_Model):
     """The model whose recordings a candidate is compared with (``upgrade``)."""
     seed: int = 0
     reviewer: ReviewerScript = ReviewerScript()
+    judge: Judge | None = None
     thresholds: Thresholds = Thresholds()
     tasks: tuple[Task, ...] = Field(min_length=1)
 
