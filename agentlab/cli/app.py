@@ -17,6 +17,7 @@ from agentlab.cli import (
     conversations,
     demo,
     experiments,
+    nightly,
     policy,
     run,
     runs,
@@ -52,6 +53,7 @@ app.command(name="run")(run.run)
 app.command(name="resume")(run.resume)
 app.command(name="compare")(compare.compare)
 app.command(name="experiments")(experiments.experiments)
+app.command(name="nightly")(nightly.nightly)
 app.add_typer(runs.app, name="runs")
 app.add_typer(tools.app, name="tools")
 app.add_typer(policy.app, name="policy")

@@ -57,7 +57,7 @@ def nightly(  # noqa: PLR0917 -- typer passes each option as a parameter
             concurrency=concurrency,
             on_result=_progress,
         )
-        suites.show_experiments(store, outcome.runs)
+        suites.show_experiments(store, outcome.runs, show_failures=False)
         report = _report(store, outcome, reports)
     show_regressions(outcome.regressions)
     console.print(f"report: {report}", highlight=False, soft_wrap=True)

@@ -129,7 +129,9 @@ def _one(suite: Suite, store: MetricsStore, **options: object) -> SuiteRun:
         )
 
 
-def show_experiments(store: MetricsStore, runs: Sequence[SuiteRun]) -> None:
+def show_experiments(
+    store: MetricsStore, runs: Sequence[SuiteRun], *, show_failures: bool = True
+) -> None:
     """The article's benchmark table for these experiments, then their failed tasks."""
     ids = [run.experiment.experiment_id for run in runs]
     kpis = store.kpis(ids)
@@ -142,7 +144,7 @@ def show_experiments(store: MetricsStore, runs: Sequence[SuiteRun]) -> None:
         console.print(f"[bold]{title}[/bold]")
         console.print(format_benchmark_table(table), highlight=False, markup=False, soft_wrap=True)
     failed = [r for run in runs for r in run.results if not r.success]
-    if failed:
+    if failed and show_failures:
         console.print(f"[bold]{len(failed)} failed run(s)[/bold]")
         for result in failed[:40]:
             why = result.failed_checks[0].detail if result.failed_checks else result.error

@@ -31,7 +31,7 @@ from agentlab.runtime import Executor, Reviewer
 from agentlab.store import EventStore
 from agentlab.store.audit import AuditLog
 from agentlab.store.conversation import ConversationLog
-from agentlab.tools import Browser, builtin_tools
+from agentlab.tools import Browser, ToolRegistry, builtin_tools
 from agentlab.world import World, build_world_app
 
 SIM_PREFIX = "sim-"
@@ -77,6 +77,7 @@ async def open_live_agent(
     model_clock: Callable[[], float] | None = None,
     use_budget: bool = True,
     corpus: Sequence[Document] | None = None,
+    tools: ToolRegistry | None = None,
 ) -> AsyncIterator[LiveAgent]:
     """Open an agent of ``config`` with everything it needs.
 
@@ -114,6 +115,7 @@ async def open_live_agent(
             nothing to a provider, does without.
         corpus: The documents ``chat_rag`` retrieves from; the help-desk knowledge base if
             None.
+        tools: The tools the executor knows (the built-in ones if None).
     """
     policy = policy or default_policy()
     model_clock = model_clock or time.monotonic
@@ -173,7 +175,7 @@ async def open_live_agent(
             )
         await stack.enter_async_context(chat_model)
         executor = Executor(
-            tools=builtin_tools(),
+            tools=tools if tools is not None else builtin_tools(),
             policy=policy,
             http=world_http,
             audit=audit,

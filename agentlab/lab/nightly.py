@@ -20,6 +20,7 @@ from agentlab.lab.metrics import MetricsStore
 from agentlab.lab.results import Mode, RunResult
 from agentlab.lab.runner import CASSETTES, OnResult, SuiteRun, run_suite
 from agentlab.lab.suite import Suite, load_suite
+from agentlab.tools import ToolRegistry
 
 NIGHTLY = "nightly"
 """The label of the experiments ``nightly`` runs (the report's trend charts follow them)."""
@@ -56,6 +57,7 @@ def run_nightly(
     cassettes: Path = CASSETTES,
     concurrency: int = 4,
     on_result: OnResult | None = None,
+    tools: ToolRegistry | None = None,
 ) -> NightlyOutcome:
     """Replay ``suites`` under every configuration and model, and compare with the recordings.
 
@@ -71,6 +73,7 @@ def run_nightly(
         cassettes: The cassette library.
         concurrency: Runs in flight at once.
         on_result: Told of each finished run.
+        tools: The agent's tools (the built-in ones if None).
     """
     outcome = NightlyOutcome()
     for entry in suites:
@@ -88,6 +91,7 @@ def run_nightly(
                     resume=False,
                     label=NIGHTLY,
                     on_result=on_result,
+                    tools=tools,
                 )
                 outcome.runs.append(run)
                 outcome.failed += [r for r in run.results if not r.success]

@@ -63,6 +63,7 @@ from agentlab.llm.sim import build_sim_app
 from agentlab.policy import Policy
 from agentlab.rag import Document, load_corpus
 from agentlab.store import MemoryEventStore, project_run
+from agentlab.tools import ToolRegistry
 from agentlab.world import World, build_world_app
 from agentlab.world.fixture import kb_folder_of
 
@@ -169,6 +170,7 @@ async def arun_suite(
     resume: bool = True,
     label: str = "",
     on_result: OnResult | None = None,
+    tools: ToolRegistry | None = None,
 ) -> SuiteRun:
     """Run every task of ``suite`` (``repeats`` times) with ``config`` and ``model``.
 
@@ -192,6 +194,8 @@ async def arun_suite(
             runs it already holds.
         label: Stored with the experiment (``nightly``, a notebook's name).
         on_result: Told of each finished run (the CLI's progress bar).
+        tools: The agent's tools (the built-in ones if None): a changed tool replayed
+            against the recordings shows what the change does to the suite.
 
     Raises:
         ConfigError: an unknown mode, configuration, task or model.
@@ -233,6 +237,7 @@ async def arun_suite(
         cassette_model=baseline if mode == "upgrade" else model,
         model_base_url=model_base_url,
         model_api_key_env=model_api_key_env,
+        tools=tools,
     )
     todo = [(t, r) for r in range(repeats) for t in chosen if (t.id, r) not in done]
     finished: dict[tuple[str, int], RunResult] = {}
@@ -306,6 +311,7 @@ class _SuiteRunner:
         cassette_model: str,
         model_base_url: str | None,
         model_api_key_env: str,
+        tools: ToolRegistry | None = None,
     ) -> None:
         self.suite = suite
         self.spec = spec
@@ -314,6 +320,7 @@ class _SuiteRunner:
         self.cassette_model = cassette_model
         self.model_base_url = model_base_url
         self.model_api_key_env = model_api_key_env
+        self.tools = tools
         self.corpus = _corpus_of(suite)
         self.leaks = LeakDetector(self.corpus)
         self.sim_app = build_sim_app(time_scale=0) if model_base_url is None else None
@@ -382,6 +389,7 @@ class _SuiteRunner:
                 model_clock=clock.monotonic,
                 use_budget=mode != "replay" and not is_sim,
                 corpus=self.corpus,
+                tools=self.tools,
             ) as live,
         ):
             try:
