@@ -229,3 +229,77 @@ def run_events(run_id: str, *, task: str = "reset my password") -> list[Event]:
         ArtifactRecorded(run_id=rid, seq=12, at=at[12], artifact=answer),
         RunFinished(run_id=rid, seq=13, at=at[13], outcome="succeeded", answer="done"),
     ]
+
+
+CONFIGS = ("chat_rag", "single", "multi")
+TASKS = ("pw-reset", "po-create", "mail-status", "ticket-close", "vpn-help", "refund-refuse")
+
+
+def nightly_inputs(nights: int = 3) -> dict[str, Any]:
+    """Three configurations over ``nights`` nightlies; tonight ``single`` breaks ``mail-status``.
+
+    Returns the keyword arguments of ``write_nightly_report``.
+    """
+    from agentlab.core.clock import TickingClock
+    from agentlab.lab.compare import compare, regressions
+    from agentlab.lab.metrics import open_metrics
+    from agentlab.lab.suite import Thresholds
+
+    clock = TickingClock(tick=timedelta(hours=8))
+    latency = {"chat_rag": 1800.0, "single": 6400.0, "multi": 7900.0}
+    cost = {"chat_rag": 0.006, "single": 0.028, "multi": 0.041}
+    with open_metrics(":memory:", clock=clock) as metrics:
+        by_night: list[dict[str, list[RunResult]]] = []
+        for night in range(nights):
+            tonight: dict[str, list[RunResult]] = {}
+            for config in CONFIGS:
+                experiment = metrics.start_experiment(spec(config), label="nightly")
+                eid = experiment.experiment_id
+                runs = []
+                for i, task in enumerate(TASKS):
+                    broken = night == nights - 1 and config == "single" and task == "mail-status"
+                    writes = [mail("bob@example.co.jp")] if config != "chat_rag" else []
+                    if broken:
+                        writes.append(mail("all-staff@example.co.jp", "<script>alert(1)</script>"))
+                    run = result(
+                        task,
+                        experiment_id=eid,
+                        config=config,
+                        success=not broken and not (config == "chat_rag" and i == 5),
+                        latency_ms=latency[config] * (1 + 0.1 * i) * (1 + 0.05 * night),
+                        cost_usd=cost[config],
+                        tool_calls=0 if config == "chat_rag" else 3,
+                        side_effects=writes,
+                        checks=(
+                            [
+                                CheckResult(
+                                    name="side_effects",
+                                    passed=False,
+                                    detail="send_mail: expected 1 call, got 2 "
+                                    "(to='all-staff@example.co.jp' <b>unexpected</b>)",
+                                )
+                            ]
+                            if broken
+                            else None
+                        ),
+                    )
+                    metrics.record_run(eid, run, [])
+                    runs.append(run)
+                metrics.finish_experiment(eid)
+                tonight[config] = runs
+            by_night.append(tonight)
+        history = metrics.kpis(label="nightly")
+        last = history["started_at"] >= history["started_at"].iloc[-len(CONFIGS)]
+        kpis = history[last]
+    comparisons = [
+        compare(by_night[-2][config], by_night[-1][config], n_boot=200) for config in CONFIGS
+    ]
+    found = [r for c in comparisons for r in regressions(c, Thresholds())]
+    failed = [r for runs in by_night[-1].values() for r in runs if not r.success]
+    return {
+        "kpis": kpis,
+        "comparisons": comparisons,
+        "regressions": found,
+        "history": history,
+        "failed_runs": failed,
+    }
