@@ -270,14 +270,14 @@ class MetricsStore:
 
     def runs(self, experiment_ids: str | Sequence[str] | None = None) -> pd.DataFrame:
         """The graded runs, one row each; JSON columns (``checks``, ...) are JSON text."""
-        where, params = _ids_filter(experiment_ids)
+        where, params = _filters(experiment_ids=experiment_ids)
         return self._frame(
             f"SELECT * FROM runs {where} ORDER BY experiment_id, task_id, repetition", params
         )
 
     def steps(self, experiment_ids: str | Sequence[str] | None = None) -> pd.DataFrame:
         """The runs' tool steps, one row each, in run and position order."""
-        where, params = _ids_filter(experiment_ids)
+        where, params = _filters(experiment_ids=experiment_ids)
         return self._frame(
             f"SELECT * FROM steps {where} ORDER BY experiment_id, task_id, repetition, position",
             params,
@@ -285,7 +285,7 @@ class MetricsStore:
 
     def artifacts(self, experiment_ids: str | Sequence[str] | None = None) -> pd.DataFrame:
         """The runs' artifacts (their metadata; the content is in the events' payloads)."""
-        where, params = _ids_filter(experiment_ids)
+        where, params = _filters(experiment_ids=experiment_ids)
         return self._frame(
             f'SELECT * FROM artifacts {where} ORDER BY experiment_id, task_id, repetition, "at"',
             params,
@@ -317,13 +317,8 @@ class MetricsStore:
             suite: Only experiments of this suite, if given.
             label: Only experiments with this label (``nightly``), if given.
         """
-        where, params = _ids_filter(experiment_ids)
-        more, more_params = _filters(suite=suite, label=label)
-        if more:
-            where = f"{where} AND {more[6:]}" if where else more
-        return self._frame(
-            f"SELECT * FROM kpis {where} ORDER BY started_at, experiment_id", params + more_params
-        )
+        where, params = _filters(experiment_ids=experiment_ids, suite=suite, label=label)
+        return self._frame(f"SELECT * FROM kpis {where} ORDER BY started_at, experiment_id", params)
 
     def results(self, experiment_id: str) -> list[RunResult]:
         """An experiment's runs as RunResults, by task and repetition (for ``compare``)."""
@@ -552,18 +547,21 @@ def _spec_params(spec: ExperimentSpec) -> list[Any]:
     ]
 
 
-def _filters(**values: str | None) -> tuple[str, list[Any]]:
-    given = {name: value for name, value in values.items() if value is not None}
-    if not given:
-        return "", []
-    return "WHERE " + " AND ".join(f"{name} = ?" for name in given), list(given.values())
-
-
-def _ids_filter(experiment_ids: str | Sequence[str] | None) -> tuple[str, list[Any]]:
-    if experiment_ids is None:
-        return "", []
-    ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
-    return "WHERE list_contains(?, experiment_id)", [ids]
+def _filters(
+    *, experiment_ids: str | Sequence[str] | None = None, **values: str | None
+) -> tuple[str, list[Any]]:
+    """A WHERE clause (or nothing) for the given filters, and its parameters."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    if experiment_ids is not None:
+        ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
+        conditions.append("list_contains(?, experiment_id)")
+        params.append(ids)
+    for name, value in values.items():
+        if value is not None:
+            conditions.append(f"{name} = ?")
+            params.append(value)
+    return ("WHERE " + " AND ".join(conditions) if conditions else ""), params
 
 
 def _run_rows(

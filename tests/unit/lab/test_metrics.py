@@ -102,6 +102,9 @@ def test_kpis_are_per_experiment(metrics: MetricsStore) -> None:
     assert list(kpis["experiment_id"]) == [first.experiment_id, second.experiment_id]
     assert list(kpis["success_rate"]) == [1.0, 0.5]
     assert list(metrics.kpis(label="nightly")["config"]) == ["single"]
+    both = [first.experiment_id, second.experiment_id]
+    assert list(metrics.kpis(both, label="notebook")["config"]) == ["multi"]
+    assert metrics.kpis([]).empty
     assert list(metrics.experiments(label="notebook")["experiment_id"]) == [second.experiment_id]
     assert metrics.experiments(suite="other").empty
 
