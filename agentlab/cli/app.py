@@ -21,6 +21,7 @@ from agentlab.cli import (
     policy,
     run,
     runs,
+    serve,
     sim,
     tools,
     world,
@@ -62,6 +63,8 @@ app.add_typer(world.app, name="world")
 app.add_typer(sim.app, name="sim")
 app.add_typer(audit.app, name="audit")
 app.add_typer(conversations.app, name="conversations")
+app.command(name="serve")(serve.serve)
+app.add_typer(serve.tokens_app, name="tokens")
 
 
 def _show_version(value: bool) -> None:

@@ -23,12 +23,20 @@ class _Body(BaseModel):
 class RunRequest(_Body):
     """A task for an agent, for an actor, in a use case."""
 
-    task: Annotated[str, Field(min_length=1, max_length=4000, pattern=r"\S")]
+    task: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=4000,
+            pattern=r"\S",
+            examples=["Order 16 TONER-BK-05 from SUP-000103."],
+        ),
+    ]
     """What the requester asks, in their words."""
-    actor: Name | None = None
+    actor: Annotated[Name | None, Field(examples=["alice"])] = None
     """Who the run acts for; the token's actor if left out. Another actor needs the
     ``runs:submit_as`` scope."""
-    use_case: Name
+    use_case: Annotated[Name, Field(examples=["procurement"])]
     """The policy's use case (``procurement``, ``helpdesk`` ...); the actor must be allowed it."""
     config: Literal["chat_rag", "single", "multi"] = "single"
     """The agent configuration."""

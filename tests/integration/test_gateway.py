@@ -186,7 +186,9 @@ def test_a_run_waits_for_approval_is_approved_through_the_api_and_commits_once()
         assert rita.get("/audit/verify").json()["is_intact"]
 
         metrics = httpx.get(f"{gw.url}/metrics").text
-        assert 'agentlab_runs_total{config="single",model="sim-large",status="succeeded",' in metrics
+        assert (
+            'agentlab_runs_total{config="single",model="sim-large",status="succeeded",' in metrics
+        )
         assert 'agentlab_tool_calls_total{outcome="ok",tool="create_purchase_order"} 1.0' in metrics
 
 
