@@ -507,19 +507,23 @@ def _visible_run(gateway: Gateway, caller: Caller, run_id: str) -> RunView:
     if events:
         if gateway.may_see(caller, events[0].run.actor):  # type: ignore[union-attr]
             return _run_view(gateway, events)
-    elif (queued := gateway.queued(run_id)) is not None and gateway.may_see(caller, queued.actor):
+    elif (accepted := gateway.queued(run_id)) is not None and gateway.may_see(
+        caller, accepted[0].actor
+    ):
+        submission, where = accepted
+        is_queued = where == "queued"
         return RunView(
             run_id=run_id,
-            status="queued",
-            task=queued.task,
-            actor=queued.actor,
-            config=queued.config,
-            model=queued.model,
-            use_case=queued.use_case,
+            status="queued" if is_queued else "failed",
+            task=submission.task,
+            actor=submission.actor,
+            config=submission.config,
+            model=submission.model,
+            use_case=submission.use_case,
             started_at=None,
             finished_at=None,
             answer=None,
-            reason="waiting for a free slot",
+            reason="waiting for a free slot" if is_queued else where,
             cost_usd=0.0,
             model_calls=0,
             steps=[],

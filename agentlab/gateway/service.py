@@ -188,7 +188,7 @@ class Gateway:
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._queued: dict[str, Submission] = {}
-        self._not_started: dict[str, str] = {}
+        self._not_started: dict[str, tuple[Submission, str]] = {}
         self._use_cases: dict[str, str] = {}
         self._degraded_by: dict[str, str] = {}
         self._finished: set[str] = set()
@@ -344,7 +344,8 @@ class Gateway:
                 # The agent records its own failures; what reaches here is a set-up problem.
                 logger.exception("run %s could not be driven", run_id)
                 if not self.store.read(run_id):
-                    self._not_started[run_id] = f"{type(exc).__name__}: {exc}"[:500]
+                    why = f"{type(exc).__name__}: {exc}"[:500]
+                    self._not_started[run_id] = (submission, why)
             finally:
                 self.metrics.runs_in_progress.dec()
                 self._queued.pop(run_id, None)
@@ -503,13 +504,16 @@ class Gateway:
         """True when ``caller`` may read runs of ``actor``."""
         return caller.may(RUNS_READ_ALL) or (caller.may(RUNS_READ) and caller.actor == actor)
 
-    def queued(self, run_id: str) -> Submission | None:
-        """A run accepted but not started yet."""
-        return self._queued.get(run_id)
+    def queued(self, run_id: str) -> tuple[Submission, str] | None:
+        """A run accepted but not in the store: waiting for a slot, or it could not start.
 
-    def not_started(self, run_id: str) -> str | None:
-        """Why an accepted run never started, if it did not."""
-        return self._not_started.get(run_id)
+        Returns the submission and ``queued``, or ``failed: <why>`` for one that never started.
+        """
+        if (submission := self._queued.get(run_id)) is not None:
+            return submission, "queued"
+        if (failed := self._not_started.get(run_id)) is not None:
+            return failed[0], f"failed: {failed[1]}"
+        return None
 
     def use_case_of(self, run_id: str) -> str | None:
         """The use case of a run this gateway started."""

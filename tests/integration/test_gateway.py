@@ -18,10 +18,11 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agentlab.agents import StopConditions
 from agentlab.gateway import TokenBook, TokenRecord, build_gateway_app, hash_token
-from agentlab.ops import SLO, SLOSet
+from agentlab.ops import SLO, SLOSet, configure_tracing
 from agentlab.store import MemoryEventStore
 from agentlab.store.audit import MemoryAuditLog
 
@@ -311,3 +312,40 @@ def test_other_configurations_run_through_the_gateway(config: str) -> None:
         assert done["config"] == config
         listed = alice.get("/runs").json()
         assert [r["run_id"] for r in listed] == [run_id]
+
+
+def test_a_rejection_goes_back_to_the_model_and_counts_as_rework() -> None:
+    memory = InMemorySpanExporter()
+    tracing = configure_tracing(exporter=memory, batch=False)
+    try:
+        with gateway() as gw, gw.client("alice") as alice, gw.client("rita") as rita:
+            run_id = alice.post("/runs", json={"task": LAPTOPS, "use_case": "procurement"}).json()[
+                "run_id"
+            ]
+            wait_for(alice, run_id, "awaiting_approval")
+            [pending] = rita.get("/approvals").json()
+            empty = rita.post(f"/approvals/{pending['approval_id']}/reject", json={"reason": " "})
+            assert empty.status_code == 422
+            assert "body.reason" in empty.json()["message"]
+            refused = rita.post(
+                f"/approvals/{pending['approval_id']}/reject", json={"reason": "over budget"}
+            )
+            assert refused.status_code == 202
+            done = wait_for(alice, run_id, "succeeded", "failed")
+            assert gw.diff() == {}  # nothing was ordered
+            [order] = [s for s in done["steps"] if s["tool"] == "create_purchase_order"]
+            assert order["status"] == "rejected"
+            metrics = httpx.get(f"{gw.url}/metrics").text
+            assert (
+                'agentlab_runs_reworked_total{config="single",use_case="procurement"} 1.0'
+                in metrics
+            )
+            assert 'agentlab_tool_calls_total{outcome="rejected",tool="create_purchase_order"}' in (
+                metrics
+            )
+    finally:
+        tracing.shutdown()
+    # the run's two stretches were traced: its start (waiting) and its resume
+    roots = [s for s in memory.get_finished_spans() if s.name == "invoke_agent single"]
+    assert [dict(s.attributes or {})["agentlab.run.id"] for s in roots] == [run_id, run_id]
+    assert [dict(s.attributes or {})["agentlab.run.is_resumed"] for s in roots] == [False, True]
