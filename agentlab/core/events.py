@@ -11,6 +11,7 @@ Typical order for a governed write::
                                              \\-> step_rejected
                   -> step_failed -> step_retried -> ... -> step_committed
     artifact_recorded  model_called  verified  run_resumed  run_finished
+    injection_detected  dlp_detected  exfiltration_blocked     (the security layers)
 """
 
 from __future__ import annotations
@@ -196,6 +197,61 @@ class Verified(_Event):
     findings: tuple[str, ...] = ()
 
 
+class InjectionDetected(_Event):
+    """Instruction-like text was found in data the run read (a tool result, a document).
+
+    The detector's score and signals, and what was done: the text went on to the model
+    marked as suspect (``flagged``), or was cut out before any model read it
+    (``quarantined``). The excerpt is clipped; it is the attacker's text, kept as evidence.
+    """
+
+    kind: Literal["injection_detected"] = "injection_detected"
+    step_id: StepId | None = None
+    """The step whose result carried it; None for a retrieved document."""
+    source: str = Field(min_length=1)
+    """Where it was found: ``tool:search_kb``, ``document:KB-IT-006``."""
+    score: float = Field(ge=0, le=1)
+    signals: tuple[str, ...] = ()
+    """Which of the detector's signals fired (``override``, ``exfiltration`` ...)."""
+    action: Literal["flagged", "quarantined"]
+    excerpt: str = Field(default="", max_length=400)
+
+
+DlpPlace = Literal["answer", "tool_arguments", "tool_results", "logs"]
+
+
+class DlpDetected(_Event):
+    """Personal or secret data was found on its way somewhere; the values are never kept."""
+
+    kind: Literal["dlp_detected"] = "dlp_detected"
+    step_id: StepId | None = None
+    """The step whose arguments or result held it; None for the answer."""
+    place: DlpPlace
+    """Where the data was going: the answer, a tool's arguments, a tool's result, the logs."""
+    kinds: tuple[str, ...] = Field(min_length=1)
+    """The kinds found (``card_number``, ``api_key`` ...), each once."""
+    count: int = Field(ge=1)
+    """How many values were found in all."""
+    action: Literal["allowed", "masked", "blocked"]
+    """The strictest action taken: ``blocked`` refused the call or withheld the answer."""
+
+
+class ExfiltrationBlocked(_Event):
+    """Output inspection stopped something from leaving: a write's arguments or the answer.
+
+    A destination (address, URL) the requester's task never named, or the marking of a data
+    class the actor may not see.
+    """
+
+    kind: Literal["exfiltration_blocked"] = "exfiltration_blocked"
+    step_id: StepId | None = None
+    """The write that was refused; None when the answer was redacted."""
+    place: Literal["tool_arguments", "answer"]
+    targets: tuple[str, ...] = Field(min_length=1)
+    """The addresses and URLs, or ``class:<data class>`` for a marking."""
+    reason: str = Field(min_length=1)
+
+
 class RunResumed(_Event):
     """The run continued after an interruption, from the events already written."""
 
@@ -227,6 +283,9 @@ Event = Annotated[
     | ArtifactRecorded
     | ModelCalled
     | Verified
+    | InjectionDetected
+    | DlpDetected
+    | ExfiltrationBlocked
     | RunResumed
     | RunFinished,
     Field(discriminator="kind"),

@@ -39,6 +39,8 @@ AuditDecision = Literal[
     "failed",
     "retried",
     "fallback",
+    "injection_detected",
+    "dlp_detected",
 ]
 
 GENESIS_HASH = "0" * 64

@@ -17,7 +17,10 @@ from agentlab.core.errors import InvalidEvent
 from agentlab.core.events import (
     Approver,
     ArtifactRecorded,
+    DlpDetected,
     Event,
+    ExfiltrationBlocked,
+    InjectionDetected,
     ModelCalled,
     RunFinished,
     RunOutcome,
@@ -303,6 +306,14 @@ class RunRecorder:
     def model_called(self, **fields: object) -> ModelCalled:
         """Record one answered model request (see :class:`ModelCalled` for the fields)."""
         return self._append(ModelCalled, **fields)  # type: ignore[return-value]
+
+    def detected(
+        self,
+        event_type: type[InjectionDetected | DlpDetected | ExfiltrationBlocked],
+        **fields: object,
+    ) -> Event:
+        """Record a security layer's finding (see the three event classes for the fields)."""
+        return self._append(event_type, **fields)
 
     def verify(
         self,

@@ -9,7 +9,10 @@ from typing import NamedTuple
 
 from agentlab.core.events import (
     ArtifactRecorded,
+    DlpDetected,
     Event,
+    ExfiltrationBlocked,
+    InjectionDetected,
     ModelCalled,
     RunFinished,
     RunResumed,
@@ -93,6 +96,14 @@ def describe(event: Event) -> str:
             return f"{verifier}: {'passed' if passed else 'FAILED'}" + (
                 f" ({_text('; '.join(findings))})" if findings else ""
             )
+        case InjectionDetected(source=source, score=score, action=action, signals=signals):
+            return f"{action} instruction-like text in {source} (score {score:.2f}: " + (
+                f"{', '.join(signals)})"
+            )
+        case DlpDetected(place=place, kinds=kinds, count=count, action=action):
+            return f"{action} {count} value(s) of {', '.join(kinds)} in {place}"
+        case ExfiltrationBlocked(place=place, targets=targets, reason=reason):
+            return f"blocked from leaving in {place}: {', '.join(targets)} ({_text(reason)})"
         case RunResumed(reason=reason):
             return _text(reason) or "resumed"
         case RunFinished(outcome=outcome, answer=answer):

@@ -6,7 +6,10 @@ from agentlab.core.clock import TickingClock
 from agentlab.core.events import (
     EVENT_KINDS,
     ArtifactRecorded,
+    DlpDetected,
     Event,
+    ExfiltrationBlocked,
+    InjectionDetected,
     ModelCalled,
     RunFinished,
     RunResumed,
@@ -70,6 +73,21 @@ def one_of_each_kind(clock: TickingClock, ids: IdFactory, *, text: str = "ok") -
             },
         ),
         (Verified, {"verifier": "rules", "passed": False, "findings": (text,)}),
+        (
+            InjectionDetected,
+            on_step
+            | {"source": "tool:search_kb", "score": 0.9, "action": "quarantined", "excerpt": text},
+        ),
+        (
+            DlpDetected,
+            on_step
+            | {"place": "tool_results", "kinds": ("card_number",), "count": 1, "action": "masked"},
+        ),
+        (
+            ExfiltrationBlocked,
+            on_step
+            | {"place": "tool_arguments", "targets": ("mailto:x@evil.example",), "reason": text},
+        ),
         (RunResumed, {"reason": text}),
         (RunFinished, {"outcome": "succeeded", "answer": text}),
     ]
