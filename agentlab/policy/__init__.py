@@ -1,4 +1,4 @@
-"""Policy: autonomy phases, actors and scopes, allowlists, approvals, rate limits; no I/O."""
+"""Policy: phases, actors and scopes, allowlists, approvals, rate limits, defences; no I/O."""
 
 from agentlab.policy.decide import (
     ApprovalRequirement,
@@ -10,12 +10,16 @@ from agentlab.policy.decide import (
     offered_tools,
 )
 from agentlab.policy.model import (
+    DEFAULT_DLP,
     DEFAULT_POLICY_PATH,
+    DEFENCE_LAYERS,
     Actor,
     Allowlists,
     ApprovalRule,
     AutonomyPhase,
     ChatAnswerFallback,
+    Defences,
+    DlpRule,
     Fallback,
     LlmLimits,
     Policy,
@@ -27,17 +31,22 @@ from agentlab.policy.model import (
     UseCase,
     default_policy,
     load_policy,
+    parse_defences,
     parse_policy,
 )
 
 __all__ = [
+    "DEFAULT_DLP",
     "DEFAULT_POLICY_PATH",
+    "DEFENCE_LAYERS",
     "Actor",
     "Allowlists",
     "ApprovalRequirement",
     "ApprovalRule",
     "AutonomyPhase",
     "ChatAnswerFallback",
+    "Defences",
+    "DlpRule",
     "Fallback",
     "GovernedTool",
     "LlmLimits",
@@ -55,5 +64,6 @@ __all__ = [
     "domain_allowed",
     "load_policy",
     "offered_tools",
+    "parse_defences",
     "parse_policy",
 ]

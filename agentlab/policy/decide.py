@@ -52,16 +52,18 @@ def check_call(
 
     Checks, in order: the actor exists and may work in the use case, the use case offers the
     tool, the actor holds its scope, the autonomy phase allows it, and every target is on the
-    allowlists.
+    allowlists. With the ``least_privilege`` defence off (to measure what it is worth), only
+    the actor, the use case and the phase are checked: every tool, to any target.
     """
     who = policy.actors.get(actor)
     if who is None:
         return _blocked("actor", f"actor {actor!r} is not in the policy")
     if use_case not in policy.use_cases or use_case not in who.use_cases:
         return _blocked("use_case", f"actor {actor!r} may not work in use case {use_case!r}")
-    if tool.name not in policy.use_cases[use_case].tools:
+    least_privilege = policy.defences.least_privilege
+    if least_privilege and tool.name not in policy.use_cases[use_case].tools:
         return _blocked("tool", f"use case {use_case!r} does not offer {tool.name!r}")
-    if tool.scope not in who.scopes:
+    if least_privilege and tool.scope not in who.scopes:
         return _blocked("scope", f"actor {actor!r} lacks scope {tool.scope!r} for {tool.name!r}")
     phase = policy.phase_of(use_case)
     if phase is AutonomyPhase.CHAT_RAG:
@@ -70,7 +72,7 @@ def check_call(
         return _blocked("phase", f"autonomy phase 1 allows read-only tools; {tool.name} writes")
     if tool.is_write and phase is AutonomyPhase.DRY_RUN and not tool.supports_dry_run:
         return _blocked("phase", f"autonomy phase 2 runs writes as dry-runs; {tool.name} has none")
-    for target in targets:
+    for target in targets if least_privilege else ():
         if problem := _off_allowlist(policy, tool.system, target):
             return _blocked("allowlist", problem)
     may_commit = tool.is_write and phase >= AutonomyPhase.COMMIT

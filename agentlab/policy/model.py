@@ -6,13 +6,15 @@ article's ``rateLimits`` block (section 8.2) is accepted verbatim as one of its 
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agentlab.core.config import load_yaml_model, parse_yaml_model
+from agentlab.core.errors import ConfigError
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Domain = Annotated[str, Field(pattern=r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")]
@@ -154,6 +156,162 @@ class RateLimits(_Model):
     tools: dict[Name, ToolLimits] = Field(default_factory=dict)
 
 
+DlpKind = Literal[
+    "email_address",
+    "phone_number",
+    "card_number",
+    "my_number",
+    "us_ssn",
+    "api_key",
+    "aws_access_key",
+    "jwt",
+    "bearer_token",
+    "vault_token",
+    "private_key",
+    "known_secret",
+]
+"""The kinds of data DLP finds (``agentlab.security.dlp`` has a detector for each)."""
+DlpAction = Literal["allow", "mask", "block"]
+
+
+class DlpRule(_Model):
+    """What DLP does with one kind of data at each place it could go."""
+
+    answer: DlpAction = "allow"
+    """The final answer the requester reads; ``block`` withholds the whole answer."""
+    tool_arguments: DlpAction = "allow"
+    """What a tool sends to its system; ``block`` refuses the call as a policy block."""
+    tool_results: DlpAction = "allow"
+    """What a system answered, before a model reads it or an event records it."""
+    logs: DlpAction = "allow"
+    """The audit log and the conversation log."""
+
+
+_SECRET = DlpRule(answer="block", tool_arguments="block", tool_results="mask", logs="mask")
+_ID = DlpRule(answer="mask", tool_arguments="block", tool_results="mask", logs="mask")
+DEFAULT_DLP: dict[str, DlpRule] = {
+    "email_address": DlpRule(),
+    "phone_number": DlpRule(logs="mask"),
+    "card_number": _ID,
+    "my_number": _ID,
+    "us_ssn": _ID,
+    "api_key": _SECRET,
+    "aws_access_key": _SECRET,
+    "jwt": _SECRET,
+    "bearer_token": _SECRET,
+    "vault_token": _SECRET,
+    "private_key": _SECRET,
+    "known_secret": _SECRET,
+}
+"""DLP's rules when a policy names none for a kind: addresses may flow (mail needs them),
+identity and card numbers are masked and never sent, secrets never leave at all."""
+
+DEFENCE_LAYERS = (
+    "least_privilege",
+    "spotlighting",
+    "injection_screen",
+    "two_phase_commit",
+    "output_inspection",
+    "dlp",
+)
+"""The switchable layers of the defence against prompt injection, in the article's order."""
+
+DEFAULT_CLASS_MARKERS: dict[str, tuple[str, ...]] = {
+    "confidential": (r"\bCONFIDENTIAL\b", r"\bCONF-[A-Z]+-[0-9]{4}\b"),
+    "restricted": (r"\bRESTRICTED\b", r"\bRSTR-[A-Z]+-[0-9]{4}\b"),
+}
+"""How the sandbox's documents mark their data class (a heading and a tracking id)."""
+
+
+class Defences(_Model):
+    """The layers against prompt injection and leaks, each switchable to measure it.
+
+    All on by default. ``benchmarks/injection_defences.py`` turns them off one at a time;
+    ``open_live_agent(defences=...)`` and ``--defences`` override a policy's settings.
+    """
+
+    least_privilege: bool = True
+    """Tools offered per use case, the actor's scopes, and the allowlists. Off: every tool,
+    for every actor, to any address."""
+    spotlighting: bool = True
+    """Tool results reach the model fenced as untrusted data with a boundary per run."""
+    spotlight_mode: Literal["delimit", "datamark"] = "delimit"
+    """``delimit`` fences the data; ``datamark`` also marks the whitespace inside it."""
+    injection_screen: bool = True
+    """The instruction-in-data detector screens every tool result."""
+    injection_action: Literal["flag", "quarantine"] = "quarantine"
+    """``flag`` records the finding and passes the text on marked as suspect;
+    ``quarantine`` records it and cuts the text out before any model reads it."""
+    injection_threshold: float = Field(default=0.5, gt=0, le=1)
+    """The detector's score at which a segment is reported."""
+    two_phase_commit: bool = True
+    """Writes are previewed (dry-run) and approved before they commit. Off: they commit at
+    once (the autonomy phase still holds: phase 2 never commits)."""
+    output_inspection: bool = True
+    """Writes' arguments and the answer may name only addresses and links of the task (or
+    of ``trusted_domains``), and carry no marking of a data class the actor may not see."""
+    trusted_domains: tuple[Domain, ...] = ()
+    """Domains whose addresses and links may leave without appearing in the task."""
+    class_markers: dict[Name, tuple[str, ...]] = Field(
+        default_factory=lambda: dict(DEFAULT_CLASS_MARKERS)
+    )
+    """Regular expressions that mark text of each data class."""
+    dlp: bool = True
+    """DLP masks or blocks personal and secret data by the policy's ``dlp`` rules."""
+
+    @field_validator("class_markers")
+    @classmethod
+    def _patterns_compile(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for data_class, patterns in value.items():
+            for pattern in patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"{data_class}: {pattern!r} is not a regex: {exc}") from None
+        return value
+
+    @property
+    def enabled(self) -> tuple[str, ...]:
+        """The layers that are on, in :data:`DEFENCE_LAYERS` order."""
+        return tuple(layer for layer in DEFENCE_LAYERS if getattr(self, layer))
+
+    def only(self, *layers: str) -> Defences:
+        """These settings with exactly ``layers`` on (the rest off).
+
+        Raises:
+            ConfigError: a name is not one of :data:`DEFENCE_LAYERS`.
+        """
+        if unknown := set(layers) - set(DEFENCE_LAYERS):
+            raise ConfigError(
+                f"unknown defence layer(s): {', '.join(sorted(unknown))}",
+                hint=f"the layers are: {', '.join(DEFENCE_LAYERS)}",
+            )
+        return self.model_copy(update={layer: layer in layers for layer in DEFENCE_LAYERS})
+
+
+def parse_defences(spec: str, base: Defences | None = None) -> Defences:
+    """Defences from a command-line spec, over ``base`` (the defaults if None).
+
+    ``all``, ``none``, a comma-separated list of layers to turn on (the rest off), or
+    ``all`` followed by ``-layer`` items to turn off: ``all,-spotlighting``.
+
+    Raises:
+        ConfigError: an unknown layer name, with the list of known ones.
+    """
+    base = base or Defences()
+    items = [item.strip() for item in spec.split(",") if item.strip()]
+    if not items:
+        raise ConfigError("no defence layers given", hint="use all, none, or a list of layers")
+    if items[0] in ("all", "none"):
+        on = set(DEFENCE_LAYERS) if items[0] == "all" else set()
+        for item in items[1:]:
+            name = item.lstrip("+-")
+            (on.discard if item.startswith("-") else on.add)(name)
+            base.only(name)  # checks the name
+        return base.only(*sorted(on))
+    return base.only(*items)
+
+
 class Policy(_Model):
     """Everything the executor and the tool router enforce, in one file."""
 
@@ -166,6 +324,19 @@ class Policy(_Model):
     approvals: tuple[ApprovalRule, ...] = ()
     allowlists: Allowlists = Allowlists()
     rate_limits: RateLimits = Field(default=RateLimits(), alias="rateLimits")
+    defences: Defences = Defences()
+    """The switchable layers against prompt injection and leaks; all on by default."""
+    dlp: dict[DlpKind, DlpRule] = Field(default_factory=lambda: dict(DEFAULT_DLP))
+    """DLP's rule per kind of data; kinds not named keep :data:`DEFAULT_DLP`'s rule."""
+
+    @field_validator("dlp")
+    @classmethod
+    def _dlp_over_defaults(cls, value: dict[str, DlpRule]) -> dict[str, DlpRule]:
+        return {**DEFAULT_DLP, **value}
+
+    def with_defences(self, defences: Defences) -> Policy:
+        """This policy with other defence settings (to measure a layer's effect)."""
+        return self.model_copy(update={"defences": defences})
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Self:

@@ -21,7 +21,7 @@ from agentlab.tools import InvalidArguments
 from agentlab.tools.erp import create_purchase_order
 from agentlab.world import build_world_app
 from tests.article import ARTICLE_PO_SCHEMA
-from tests.unit.runtime._bench import PROCUREMENT, bench, run
+from tests.unit.runtime._bench import PROCUREMENT, bench, policy_with, run
 
 
 def _closed(schema: dict[str, Any]) -> dict[str, Any]:
@@ -108,7 +108,10 @@ def _passes_the_tool(arguments: dict[str, Any]) -> bool:
 def test_no_purchase_order_reaches_the_world_unvalidated(arguments: dict[str, Any]) -> None:
     async def scenario() -> list[Any]:
         approve = ScriptedReviewer(lambda _r: ReviewDecision.approve("rita"))
-        async with bench(reviewer=approve, app=WORLD_APP) as b:
+        # DLP off: a generated SKU of 16 digits can pass the Luhn check, and DLP rightly
+        # blocks a "card number" in arguments; this property is about validation alone.
+        no_dlp = policy_with(defences={"dlp": False})
+        async with bench(no_dlp, reviewer=approve, app=WORLD_APP) as b:
             rec = b.start()
             await b.executor.call(rec, PROCUREMENT, "create_purchase_order", arguments)
             return b.sent_to("/erp/purchase-orders")
