@@ -145,6 +145,7 @@ def serve(  # noqa: PLR0917 -- typer passes each option as a parameter
                 default_model=model or settings.model,
                 conversation=conversation,
                 max_concurrent_runs=max_concurrent_runs,
+                on_shutdown=(tracing.shutdown,) if tracing is not None else (),
             )
             console.print(
                 f"agentlab gateway on http://{host}:{port} "

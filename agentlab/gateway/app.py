@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -101,12 +101,15 @@ def build_gateway_app(
     limits: StopConditions | None = None,
     sim_time_scale: float = 0.0,
     max_concurrent_runs: int = 8,
+    on_shutdown: Sequence[Callable[[], object]] = (),
 ) -> FastAPI:
     """The gateway as a FastAPI app; ``app.state.gateway`` is its :class:`Gateway`.
 
     The store, audit log and conversation log stay the caller's to close. The shared parts
     (world, model clients, checkpointer) open at start-up or the first request, and close at
-    shutdown. Arguments are :class:`Gateway`'s, plus ``tokens`` (who may call).
+    shutdown. Arguments are :class:`Gateway`'s, plus ``tokens`` (who may call) and
+    ``on_shutdown``: called in order once the runs have stopped (``agentlab serve`` flushes
+    its traces there: uvicorn ends the process on SIGTERM right after the app's shutdown).
     """
     gateway = Gateway(
         store=store,
@@ -134,6 +137,8 @@ def build_gateway_app(
             yield
         finally:
             await gateway.aclose()
+            for callback in on_shutdown:
+                callback()
 
     app = FastAPI(
         title="agentlab gateway",

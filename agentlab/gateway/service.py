@@ -191,7 +191,10 @@ class Gateway:
         self._not_started: dict[str, tuple[Submission, str]] = {}
         self._use_cases: dict[str, str] = {}
         self._degraded_by: dict[str, str] = {}
-        self._finished: set[str] = set()
+        self._counted: set[str] = set()
+        """Finished runs already counted in the metrics and the SLO window."""
+        self._closed: set[str] = set()
+        """Runs known to have finished, which the approvals scan skips."""
         self._samples: deque[RunSample] = deque()
         metrics.track_pending(self._count_pending)
         self.publish_slos()
@@ -349,7 +352,7 @@ class Gateway:
             finally:
                 self.metrics.runs_in_progress.dec()
                 self._queued.pop(run_id, None)
-                self._after_stretch(run_id)
+                self.count_if_finished(run_id)
 
     async def _resume(self, run_id: RunId, *, reason: str) -> None:
         async with self._lock_for(run_id), self._slots:
@@ -365,11 +368,11 @@ class Gateway:
                 logger.exception("run %s could not be resumed", run_id)
             finally:
                 self.metrics.runs_in_progress.dec()
-                self._after_stretch(run_id)
+                self.count_if_finished(run_id)
 
-    def _after_stretch(self, run_id: str) -> None:
-        """Count a run that has just finished, once."""
-        if run_id in self._finished:
+    def count_if_finished(self, run_id: str) -> None:
+        """Count a run in the metrics and the SLO window once it has finished; once only."""
+        if run_id in self._counted:
             return
         events = self.store.read(run_id)  # type: ignore[arg-type]
         if not events:
@@ -381,7 +384,8 @@ class Gateway:
         )
         if sample is None:
             return
-        self._finished.add(run_id)
+        self._counted.add(run_id)
+        self._closed.add(run_id)
         self.metrics.observe_run(sample)
         self._samples.append(sample)
         horizon = self.clock.now() - self.slos.longest_window
@@ -532,11 +536,11 @@ class Gateway:
         runs (and the ones new since the last call), not the whole store.
         """
         for run_id in self.store.run_ids():
-            if run_id in self._finished:
+            if run_id in self._closed:
                 continue
             state = project_run(self.store.read(run_id))
             if state.is_finished:
-                self._finished.add(run_id)
+                self._closed.add(run_id)
                 continue
             for step in state.steps.values():
                 if step.status == "dry_run" and not step.is_preview_only:

@@ -100,14 +100,20 @@ class Tracing:
     provider: TracerProvider
     destination: str
     """Where spans go, in words: ``otlp http://...``, ``store duckdb:///...``, ``exporter``."""
+    is_shut_down: bool = False
 
     def force_flush(self, timeout_ms: int = 30_000) -> bool:
         """Export every finished span now; True when all were exported in time."""
         return self.provider.force_flush(timeout_ms)
 
     def shutdown(self) -> None:
-        """Flush, stop the exporters, and go back to no tracing if this one is current."""
-        self.provider.shutdown()
+        """Flush, stop the exporters, and go back to no tracing if this one is current.
+
+        Safe to call more than once.
+        """
+        if not self.is_shut_down:
+            self.is_shut_down = True
+            self.provider.shutdown()
         with _lock:
             global _current  # noqa: PLW0603 -- the one switch that turns tracing on and off
             if _current is self:
@@ -168,7 +174,7 @@ def configure_tracing(
     with _lock:
         previous, _current = _current, tracing
     if previous is not None:
-        previous.provider.shutdown()
+        previous.shutdown()
     logger.info("tracing to %s", destination)
     return tracing
 

@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from agentlab.gateway import GATEWAY_SCOPES, issue_token
+from agentlab.ops import load_spans
 
 SPEC = Path(__file__).parents[2] / "docs" / "openapi.json"
 schema = schemathesis.openapi.from_path(str(SPEC))
@@ -81,6 +82,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
         process.terminate()
         process.wait(timeout=30)
         log.close()
+    assert process.returncode is not None
+    # the runs were traced to the store, and the spans flushed as the server stopped
+    names = {span["name"] for span in load_spans(f"duckdb://{home / 'spans.duckdb'}")}
+    assert {"invoke_agent single", "node plan"} <= names
     assert issued.token not in (home / "serve.log").read_text()  # never logged
     assert issued.token not in (home / "tokens.yaml").read_text()  # only its hash is kept
 

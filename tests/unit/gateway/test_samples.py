@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from agentlab.core.ids import IdFactory
+from agentlab.gateway import Gateway
 from agentlab.gateway.samples import run_sample
+from agentlab.ops import AgentMetrics, SLOSet
+from agentlab.policy import default_policy
 from agentlab.store import MemoryEventStore, RunRecorder
+from agentlab.store.audit import MemoryAuditLog
 
 
 class StepClock:
@@ -59,3 +63,21 @@ def test_a_run_is_summarised_with_its_waits_for_people_left_out() -> None:
     assert sample.policy_blocks == ("allowlist",)
     assert sample.is_reworked
     assert 0 < sample.latency_s < 1  # the three hours of waiting are not the agent's
+
+
+def test_a_run_the_approvals_scan_saw_finish_first_is_still_counted_once() -> None:
+    store = MemoryEventStore()
+    gateway = Gateway(
+        store=store,
+        audit=MemoryAuditLog(),
+        policy=default_policy(),
+        slos=SLOSet(),
+        metrics=AgentMetrics(),
+    )
+    rec = RunRecorder.start(store, task="t", actor="alice", config="single", model="sim-large")
+    rec.finish("succeeded")
+    assert list(gateway.pending()) == []  # a scan (GET /approvals, a scrape) came first
+    gateway.count_if_finished(rec.run_id)
+    gateway.count_if_finished(rec.run_id)
+    text = gateway.metrics.exposition()[0].decode()
+    assert 'status="succeeded",use_case="unknown"} 1.0' in text
