@@ -29,10 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from vcr import matchers as vcr_matchers
 from vcr.persisters.filesystem import FilesystemPersister
 from vcr.request import Request as VcrRequest
-from vcr.serialize import CASSETTE_FORMAT_VERSION, deserialize
-from vcr.serializers import yamlserializer
+from vcr.serialize import CASSETTE_FORMAT_VERSION
+from vcr.serializers import compat
 
 from agentlab.core.errors import CassetteError
+from agentlab.lab import cassette_yaml
 from agentlab.lab.results import Divergence
 
 Target = Literal["model", "tool", "world"]
@@ -75,6 +76,8 @@ class CassetteMeta(BaseModel):
 
 
 class _WireRequest(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     method: str
     uri: str
     body: str | bytes | None = None
@@ -82,11 +85,15 @@ class _WireRequest(BaseModel):
 
 
 class _WireStatus(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     code: int = Field(ge=100, le=599)
     message: str | None = None
 
 
 class _WireResponse(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     status: _WireStatus
     headers: dict[str, list[str]] = Field(default_factory=dict)
     body: dict[Literal["string"], str | bytes]
@@ -152,7 +159,7 @@ class Cassette:
                 "responses": [i.response for i in self.interactions],
                 "metadata": {"agentlab": json.loads(meta.model_dump_json())},
             },
-            serializer=yamlserializer,
+            serializer=cassette_yaml,
         )
 
 
@@ -173,7 +180,7 @@ def load_cassette(path: Path) -> Cassette:
     except (OSError, UnicodeDecodeError) as exc:
         raise CassetteError(f"{path}: cannot read: {exc}") from None
     try:
-        data = yamlserializer.deserialize(text)
+        data = cassette_yaml.deserialize(text)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 1
         raise CassetteError(
@@ -211,12 +218,12 @@ def load_cassette(path: Path) -> Cassette:
             f"{path}: metadata.agentlab.{where}: {first['msg']}",
             hint="cassettes are written by agentlab's recorder; re-record this one",
         ) from None
-    requests, responses, *_ = deserialize(text, yamlserializer)
-    return Cassette(
-        path,
-        [Interaction(r, s, _target_of(r.uri)) for r, s in zip(requests, responses, strict=True)],
-        meta,
-    )
+    interactions = []
+    for raw in data["interactions"]:
+        request = VcrRequest._from_dict(raw["request"])
+        response = compat.convert_to_bytes(raw["response"])
+        interactions.append(Interaction(request, response, _target_of(request.uri)))
+    return Cassette(path, interactions, meta)
 
 
 MODEL_HOSTS = ("simulator",)
@@ -260,6 +267,15 @@ def _strip_keys(value: Any) -> Any:
     return value
 
 
+def _same_body(r1: VcrRequest, r2: VcrRequest) -> None:
+    """Matcher: bodies equal as JSON values when both are JSON, else byte for byte.
+
+    Cassettes keep JSON bodies as YAML, so the text read back need not be the text sent.
+    """
+    if _json_or_text(r1.body) != _json_or_text(r2.body):
+        raise AssertionError("bodies differ")
+
+
 EXACT = (
     vcr_matchers.method,
     vcr_matchers.scheme,
@@ -267,7 +283,7 @@ EXACT = (
     vcr_matchers.port,
     vcr_matchers.path,
     vcr_matchers.query,
-    vcr_matchers.body,
+    _same_body,
 )
 """Replay matches a request on everything that defines it."""
 SAME_EFFECT = (*EXACT[:-1], _body_without_keys)
@@ -323,7 +339,7 @@ class CassetteTransport(httpx.AsyncBaseTransport):
         if self.handling == "record":
             stored_request = VcrRequest(
                 request.method,
-                str(request.url),
+                scrub_url(str(request.url)),
                 self._scrub(body),
                 _kept_headers(request.headers.multi_items(), DROPPED_REQUEST_HEADERS),
             )
@@ -344,7 +360,9 @@ class CassetteTransport(httpx.AsyncBaseTransport):
         )
 
     def _play(self, request: httpx.Request, body: bytes) -> httpx.Response:
-        wanted = VcrRequest(request.method, str(request.url), body, dict(request.headers))
+        wanted = VcrRequest(
+            request.method, scrub_url(str(request.url)), body, dict(request.headers)
+        )
         try:
             found = self.cassette.find(wanted, self.match_on)
         except LookupError:
@@ -365,7 +383,7 @@ class CassetteTransport(httpx.AsyncBaseTransport):
             target=target,
             method=request.method,
             path=request.url.path,
-            is_write=is_write(request.method, body),
+            is_write=target == "tool" and is_write(request.method, body),
             summary=_summary(body, self.cassette, target),
         )
         self.cassette.divergences.append(divergence)
@@ -391,6 +409,25 @@ class CassetteTransport(httpx.AsyncBaseTransport):
         return content if cleaned == text else cleaned.encode("utf-8")
 
 
+SECRET_QUERY_PARAMETERS = frozenset(
+    {"api_key", "apikey", "key", "token", "access_token", "auth", "sig", "signature", "password"}
+)
+
+
+def scrub_url(url: str) -> str:
+    """``url`` with credential-like query parameters and key-shaped values redacted."""
+    parsed = httpx.URL(url)
+    if parsed.query:
+        params = [
+            (k, REDACTED if k.lower() in SECRET_QUERY_PARAMETERS else v)
+            for k, v in parsed.params.multi_items()
+        ]
+        url = str(parsed.copy_with(params=params))
+    for pattern in SECRET_PATTERNS:
+        url = pattern.sub(REDACTED, url)
+    return url
+
+
 def is_write(method: str, body: bytes | str | None) -> bool:
     """True for a request that changes a system: not a read, not a dry-run."""
     if method.upper() in ("GET", "HEAD", "OPTIONS"):
@@ -407,7 +444,7 @@ def unused_divergences(cassette: Cassette, targets: Iterable[Target]) -> list[Di
             target=i.target,
             method=i.request.method,
             path=httpx.URL(i.request.uri).path,
-            is_write=is_write(i.request.method, i.request.body),
+            is_write=i.target == "tool" and is_write(i.request.method, i.request.body),
             summary=_brief_body(i.request.body),
         )
         for i in cassette.unused(targets)

@@ -22,6 +22,7 @@ from agentlab.lab.results import CheckResult, Divergence, SideEffectRecord
 from agentlab.lab.suite import AnswerCheck, CollectionChange, Expectation, Forbidden
 from agentlab.rag import Document
 from agentlab.store import RunState
+from agentlab.store.projection import StepState
 
 BOOKKEEPING = frozenset({"dry_run", "idempotency_key"})
 """Arguments the executor sets on every write; expectations never spell them out."""
@@ -88,12 +89,22 @@ def _by_human(decision: StepApproved | StepRejected) -> bool:
 
 
 def committed_writes(state: RunState) -> list[SideEffectRecord]:
-    """The run's committed writes, in order, without the executor's bookkeeping fields."""
+    """The run's committed writes, in order, without the executor's bookkeeping fields.
+
+    A reviewer's edits are what was committed, so they are what is graded.
+    """
     return [
-        SideEffectRecord(tool=s.step.tool, arguments=_business_args(s.step.arguments))
+        SideEffectRecord(tool=s.step.tool, arguments=_business_args(_committed_args(s)))
         for s in sorted(state.steps.values(), key=lambda s: s.step.position)
         if s.step.side_effect is SideEffect.WRITE and s.status == "committed"
     ]
+
+
+def _committed_args(step: StepState) -> Mapping[str, JsonValue]:
+    decision = step.decision
+    if isinstance(decision, StepApproved) and decision.edited_arguments is not None:
+        return decision.edited_arguments
+    return step.step.arguments
 
 
 def _business_args(arguments: Mapping[str, JsonValue]) -> dict[str, JsonValue]:

@@ -221,6 +221,16 @@ class Suite(_Model):
         context = info.context if isinstance(info.context, Mapping) else {}
         if "policy" in context:
             problems += _reference_problems(self, context["policy"], set(context["tools"]))
+        folder = context.get("folder")
+        if folder is not None and self.world != "default" and not (folder / self.world).is_file():
+            problems.append(
+                (
+                    ("world",),
+                    f"world fixture {self.world!r} not found at {folder / self.world}; name a "
+                    "YAML file next to suite.yaml, or use `world: default`",
+                    self.world,
+                )
+            )
         if problems:
             raise ValidationError.from_exception_data(
                 "Suite",
@@ -352,13 +362,10 @@ def load_suite(name_or_path: str | Path) -> Suite:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     shape = parse_yaml_model(text, Suite, path=path)
     policy = _policy_of(shape.policy, path.parent)
-    context = {"policy": policy, "tools": [spec.name for spec in builtin_tools()]}
+    context = {
+        "policy": policy,
+        "tools": [spec.name for spec in builtin_tools()],
+        "folder": path.parent,
+    }
     suite = parse_yaml_model(text, Suite, path=path, context=context)
-    if suite.world != "default":
-        fixture = path.parent / suite.world
-        if not fixture.is_file():
-            raise ConfigError(
-                f"{path}: world fixture {suite.world!r} not found at {fixture}",
-                hint="name a YAML file next to suite.yaml, or use `world: default`",
-            )
     return suite.model_copy(update={"folder": path.parent})
