@@ -15,6 +15,7 @@ from langgraph.graph import StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
+from agentlab.agents._guard import inspect_answer, spotlight
 from agentlab.agents.context import AgentContext
 from agentlab.agents.state import AgentState
 from agentlab.core.events import StepRejected
@@ -42,7 +43,7 @@ async def ask(
     """
     model = model or ctx.model
     request = ChatRequest(
-        messages=tuple(messages),
+        messages=tuple(spotlight(ctx, messages)),
         tools=tools,
         tool_choice=tool_choice,
         response_format=response_format,
@@ -77,7 +78,9 @@ async def ask(
         refusal=response.refusal,
     )
     if ctx.conversation is not None:
-        said = json.dumps(response.as_message(), ensure_ascii=False)
+        said = ctx.executor.dlp.mask_text(
+            json.dumps(response.as_message(), ensure_ascii=False), "logs"
+        )
         ctx.conversation.append(ctx.recorder.run_id, "assistant", said, at=ctx.executor.clock.now())
     simulated = " (simulator)" if response.is_simulated else ""
     structured = (response_format or {}).get("json_schema", {}).get("name")
@@ -263,6 +266,7 @@ def finish(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     answer = state.get("answer")
     reason = state.get("reason", "")
     if answer:
+        answer = inspect_answer(ctx, state["task"], answer)
         ctx.recorder.artifact("answer", answer, media_type="text/plain")
     ctx.recorder.finish(outcome, answer=answer, reason=reason)  # type: ignore[arg-type]
     ctx.say(f"finished: {outcome}" + (f" ({reason})" if reason else ""))
@@ -270,11 +274,16 @@ def finish(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
 
 
 def trace_nodes(graph: StateGraph[Any, Any, Any, Any]) -> None:
-    """Wrap each node of an uncompiled graph in a ``node <name>`` span (a no-op untraced).
+    """Wrap each node of an uncompiled graph in a ``node <name>`` span, if tracing is on.
 
     The wrapper runs the node's own runnable, which injects the runtime as before. An
-    interrupt (a wait for approval) ends the span without marking it as an error.
+    interrupt (a wait for approval) ends the span without marking it as an error. Without
+    tracing the graph is left as it is: the wrapper costs a runnable layer per node, which
+    replays of thousands of runs should not pay for spans nobody records. So configure
+    tracing before building the agent (the gateway builds one per run).
     """
+    if not tracing.is_tracing():
+        return
     for name, spec in graph.nodes.items():
         spec.runnable = _traced(name, spec.runnable)
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from agentlab.llm import ChatRequest, ChatResponse, ToolCall, Usage
+from agentlab.security.spotlight import unwrap
 
 Turn = str | list[tuple[str, Any]] | Exception
 """An answer (text), tool calls (name and arguments: a dict, or raw text), or a failure."""
@@ -82,5 +83,6 @@ class ScriptedModel:
         for request in self.requests:
             for message in request.messages:
                 if message.get("role") == "tool":
-                    seen.setdefault(message["tool_call_id"], json.loads(message["content"]))
+                    content, _ = unwrap(message["content"])  # spotlighted as untrusted data
+                    seen.setdefault(message["tool_call_id"], json.loads(content))
         return list(seen.values())
