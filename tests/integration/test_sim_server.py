@@ -115,7 +115,7 @@ def test_unknown_models_and_bad_requests_are_openai_errors(sim_url: str) -> None
             with pytest.raises(openai.BadRequestError, match="messages"):
                 await client.chat.completions.create(model="sim-large", messages=[])
             models = await client.models.list()
-            assert {m.id for m in models.data} == {"sim-large", "sim-small"}
+            assert {m.id for m in models.data} == {"sim-gullible", "sim-large", "sim-small"}
             assert {m.owned_by for m in models.data} == {"agentlab-simulator"}
 
     asyncio.run(go())
@@ -165,7 +165,11 @@ def test_agentlab_sim_serve_serves_until_interrupted() -> None:
                 assert server.poll() is None, server.stderr.read() if server.stderr else ""
                 assert time.monotonic() < deadline, "the simulator did not start"
                 time.sleep(0.05)
-        assert [m["id"] for m in models.json()["data"]] == ["sim-large", "sim-small"]
+        assert [m["id"] for m in models.json()["data"]] == [
+            "sim-large",
+            "sim-small",
+            "sim-gullible",
+        ]
     finally:
         if server.poll() is None:
             server.send_signal(signal.SIGINT)

@@ -357,9 +357,10 @@ def _seen(conversation: Conversation, draws: Draws, profile: SimProfile) -> list
     for observation in conversation.observations:
         for injection in find_injections(observation.text(), names):
             digest = hashlib.sha256(injection.text.encode()).hexdigest()[:12]
-            obeyed = draws.chance(
-                f"obey_injection:{digest}", profile.errors.obey_injection, turn=observation.turn + 1
-            )
+            rate = profile.errors.obey_injection
+            if observation.is_spotlighted and profile.errors.obey_injection_spotlighted is not None:
+                rate = profile.errors.obey_injection_spotlighted
+            obeyed = draws.chance(f"obey_injection:{digest}", rate, turn=observation.turn + 1)
             found.append(Seen(injection, observation, obeyed))
     return found
 

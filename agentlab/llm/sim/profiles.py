@@ -36,6 +36,9 @@ class ErrorRates(_Closed):
     """A tool call's arguments are malformed JSON or break the schema (pattern, range)."""
     obey_injection: Rate
     """An instruction found inside a tool result or a retrieved document is followed."""
+    obey_injection_spotlighted: Rate | None = None
+    """As ``obey_injection``, when the result arrived fenced as untrusted data with the run's
+    declared boundary (spotlighting); None: spotlighting makes no difference to the profile."""
     claim_without_evidence: Rate
     """The answer says an action is done when no tool result shows it (maybe with an
     invented id): when about to make the write the task asks for, and when a write waits for

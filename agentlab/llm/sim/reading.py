@@ -108,6 +108,13 @@ INJECTION_MARKERS = (
     "administrator mode",
     "do not mention this",
     "assistant:",
+    # The shapes AgentDojo's attacks take (its important_instructions, ignore_previous,
+    # system_message and injecagent attacks).
+    "ignore your previous",
+    "this is an important message from",
+    "<information>",
+    "###(system_message)",
+    "important!!!",
 )
 
 
@@ -332,6 +339,9 @@ class Observation:
     message: str = ""
     data: Any = None
     """The result's ``untrusted_data`` (or the whole content when it is not that shape)."""
+    is_spotlighted: bool = False
+    """True when the result arrived fenced as untrusted data with the boundary the system
+    prompt declared for the run (spotlighting)."""
 
     @property
     def is_done(self) -> bool:
@@ -426,15 +436,42 @@ def read_conversation(request: dict[str, Any]) -> Conversation:
             index = pending.get(str(message.get("tool_call_id")))
             if index is not None:
                 old = conversation.observations[index]
-                status, text, data = read_outcome(text_of(message.get("content")))
+                content, is_spotlighted = unfence(text_of(message.get("content")), system)
+                status, text, data = read_outcome(content)
                 conversation.observations[index] = Observation(
-                    old.call_id, old.tool, old.arguments, old.turn, status, text, data
-                )
+                    old.call_id, old.tool, old.arguments, old.turn, status, text, data,
+                    is_spotlighted,
+                )  # fmt: skip
         elif role == "user":
             text = text_of(message.get("content"))
             if text.lstrip().lower().startswith("verification failed"):
                 _read_findings(conversation, text)
     return conversation
+
+
+_FENCE = re.compile(
+    r'\A<<untrusted_data source="[^"]*" boundary="([0-9a-f]+)">>\n(.*)\n'
+    r'<<end_untrusted_data boundary="\1">>\Z',
+    re.DOTALL,
+)
+_DECLARED = re.compile(r"Untrusted data boundary for this run: ([0-9a-f]+)\.")
+
+
+def unfence(content: str, system: str) -> tuple[str, bool]:
+    """A tool message's content without its spotlighting fence, and whether it had one.
+
+    A fence counts only when its boundary is the one the system prompt declared (a model is
+    told to treat any other fence as data). Datamarked content (``^`` for each run of
+    whitespace) is read through, as a model reads it.
+    """
+    match = _FENCE.match(content)
+    declared = _DECLARED.search(system)
+    if match is None or declared is None or match.group(1) != declared.group(1):
+        return content, False
+    inner = match.group(2)
+    if "are replaced by `^`" in system:
+        inner = inner.replace("^", " ")
+    return inner, True
 
 
 _PLAN_START = re.compile(r'\{\s*"steps"\s*:')
