@@ -10,6 +10,7 @@ and the tools' real HTTP code run either way.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -25,9 +26,10 @@ from agentlab.core.errors import ConfigError
 from agentlab.core.ids import IdFactory
 from agentlab.llm import LLMBudget
 from agentlab.llm.sim import build_sim_app
-from agentlab.policy import Policy, default_policy
+from agentlab.policy import Defences, Policy, default_policy, parse_defences
 from agentlab.rag import Document, HashingEmbedder, Retriever, load_corpus
 from agentlab.runtime import Executor, Reviewer
+from agentlab.security import TokenBroker, VaultAuth, open_api_vault
 from agentlab.store import EventStore
 from agentlab.store.audit import AuditLog
 from agentlab.store.conversation import ConversationLog
@@ -78,6 +80,7 @@ async def open_live_agent(
     use_budget: bool = True,
     corpus: Sequence[Document] | None = None,
     tools: ToolRegistry | None = None,
+    defences: Defences | str | None = None,
 ) -> AsyncIterator[LiveAgent]:
     """Open an agent of ``config`` with everything it needs.
 
@@ -116,8 +119,19 @@ async def open_live_agent(
         corpus: The documents ``chat_rag`` retrieves from; the help-desk knowledge base if
             None.
         tools: The tools the executor knows (the built-in ones if None).
+        defences: Overrides the policy's defence layers, to measure them: a
+            :class:`~agentlab.policy.Defences`, or a spec such as ``all``, ``none`` or
+            ``all,-spotlighting`` (docs/security.md). None keeps the policy's.
+
+    The in-process world checks short-lived, scoped tokens on its JSON APIs: the executor's
+    client gets them from a vault made for this block (docs/security.md), so no tool ever
+    holds a key. A world at ``world_url`` or behind ``world_http`` is used as it is.
     """
     policy = policy or default_policy()
+    if defences is not None:
+        if isinstance(defences, str):
+            defences = parse_defences(defences, policy.defences)
+        policy = policy.with_defences(defences)
     model_clock = model_clock or time.monotonic
     if model_base_url is None and not model.startswith(SIM_PREFIX):
         raise ConfigError(
@@ -130,9 +144,12 @@ async def open_live_agent(
         if world_http is not None:
             pass  # the caller's client, closed by the caller
         elif world_url is None:
-            world = World(clock=clock)
+            vault, api_keys = open_api_vault(clock=clock)
+            world = World(clock=clock, api_keys=api_keys)
             world_http = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=build_world_app(world)), base_url="http://world"
+                transport=httpx.ASGITransport(app=build_world_app(world)),
+                base_url="http://world",
+                auth=VaultAuth(TokenBroker(vault)),
             )
         else:
             world_http = httpx.AsyncClient(base_url=world_url)
@@ -174,6 +191,7 @@ async def open_live_agent(
                 clock=model_clock,
             )
         await stack.enter_async_context(chat_model)
+        endpoint_key = os.environ.get(model_api_key_env, "") if model_base_url else ""
         executor = Executor(
             tools=tools if tools is not None else builtin_tools(),
             policy=policy,
@@ -183,6 +201,7 @@ async def open_live_agent(
             clock=clock,
             conversation=conversation,
             resources={"browser": browser} if browser is not None else None,
+            known_secrets=(endpoint_key,) if endpoint_key else (),
         )
         checkpointer = await stack.enter_async_context(
             open_checkpointer(checkpoint_url, key=checkpoint_key)
