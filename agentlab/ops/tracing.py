@@ -16,7 +16,9 @@ spans of one run are found together even across its resumes.
 
 Nothing is traced until :func:`configure_tracing` is called (the gateway and ``agentlab serve``
 do; a notebook may): until then every helper here hands out OpenTelemetry's non-recording
-span, and a run pays for a context manager per span and nothing else. Tracing uses its own
+span, and a run pays for a context manager per span and nothing else. Node spans come from a
+wrapper put around a graph's nodes when the agent is built, and only if tracing is on then:
+configure tracing before building agents. Tracing uses its own
 ``TracerProvider`` rather than the process-wide one, so tests and notebooks can point it
 somewhere and back; an application that set a global SDK provider (``opentelemetry-instrument``)
 is traced through that one when agentlab's is not configured.

@@ -217,3 +217,16 @@ def test_spans_kept_in_the_store_read_back_as_a_timeline(tmp_path: Path) -> None
     assert depth["node plan"] == 1
     assert depth["chat sim-large"] == 2
     assert depth["execute_tool create_purchase_order"] == 2
+
+
+def test_without_tracing_graph_nodes_are_left_unwrapped() -> None:
+    from agentlab.agents.runner import build_graph
+
+    plain = build_graph("single")
+    assert all(type(spec.runnable).__name__ != "RunnableLambda" for spec in plain.nodes.values())
+    handle = configure_tracing(exporter=InMemorySpanExporter(), batch=False)
+    try:
+        traced = build_graph("single")
+    finally:
+        handle.shutdown()
+    assert all(type(spec.runnable).__name__ == "RunnableLambda" for spec in traced.nodes.values())
