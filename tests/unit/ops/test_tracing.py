@@ -16,7 +16,15 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agentlab.lab.live import open_live_agent
-from agentlab.ops import configure_tracing, load_spans, span_dicts, timeline, tracing
+from agentlab.ops import (
+    configure_tracing,
+    load_spans,
+    span_dicts,
+    spans_frame,
+    timeline,
+    timeline_figure,
+    tracing,
+)
 from agentlab.runtime import ApprovalQueue
 from agentlab.store import MemoryEventStore
 
@@ -213,6 +221,10 @@ def test_spans_kept_in_the_store_read_back_as_a_timeline(tmp_path: Path) -> None
     assert drawn[0]["span_id"] == rows[0]["span_id"]
     assert drawn[0]["depth"] == 0
     assert drawn[0]["offset_ms"] == 0
+    frame = spans_frame(rows)
+    assert list(frame["name"])[:2] == ["invoke_agent single", "node plan"]
+    figure = timeline_figure(rows, title=result.run_id)
+    assert len(figure.data[0].y) == len(rows)
     depth = {r["name"]: r["depth"] for r in drawn}
     assert depth["node plan"] == 1
     assert depth["chat sim-large"] == 2
