@@ -196,6 +196,9 @@ class WorldFixture(_Model):
     kb_folder: str | None = None
     """Markdown knowledge-base articles (YAML front matter); relative to the fixture file.
     None: the corpus shipped in ``agentlab/world/fixtures/kb``."""
+    kb_extra_folder: str | None = None
+    """More articles, added to ``kb_folder``'s (a suite's own pages, such as the injection
+    suite's poisoned ones); relative to the fixture file."""
 
 
 DEFAULT_FIXTURE = Path(__file__).parent / "fixtures" / "default.yaml"
@@ -214,6 +217,16 @@ def load_world_fixture(path: str | Path) -> WorldFixture:
 def default_world_fixture() -> WorldFixture:
     """The embedded fixture."""
     return load_world_fixture(DEFAULT_FIXTURE)
+
+
+def kb_extra_folder_of(fixture: WorldFixture, fixture_path: Path | None) -> Path | None:
+    """Where the fixture's extra articles are, if it has any."""
+    if fixture.kb_extra_folder is None:
+        return None
+    folder = Path(fixture.kb_extra_folder)
+    if not folder.is_absolute() and fixture_path is not None:
+        folder = fixture_path.parent / folder
+    return folder
 
 
 def kb_folder_of(fixture: WorldFixture, fixture_path: Path | None) -> Path:

@@ -24,7 +24,12 @@ from typing import Any
 from agentlab.core.clock import Clock, SystemClock
 from agentlab.world.erp import ErpSystem
 from agentlab.world.errors import WorldError
-from agentlab.world.fixture import WorldFixture, default_world_fixture, kb_folder_of
+from agentlab.world.fixture import (
+    WorldFixture,
+    default_world_fixture,
+    kb_extra_folder_of,
+    kb_folder_of,
+)
 from agentlab.world.helpdesk import HelpdeskSystem
 from agentlab.world.kb import KnowledgeBase, load_articles
 from agentlab.world.mail import MailSystem
@@ -97,6 +102,9 @@ class World:
         self.api_keys: dict[str, bytes] = dict(api_keys or {})
         self._clock = clock or SystemClock()
         self._articles = load_articles(kb_folder_of(self.fixture, fixture_path))
+        extra = kb_extra_folder_of(self.fixture, fixture_path)
+        if extra is not None:
+            self._articles += load_articles(extra)
         self.lock = threading.RLock()
         # Requests in flight during a reset still leave afterwards: the count is not reset.
         self.in_flight = dict.fromkeys(SYSTEMS, 0)
