@@ -9,9 +9,18 @@ from agentlab.agents import Agent, StopConditions
 from agentlab.core.config import load_yaml_model
 from agentlab.core.errors import AgentlabError, ConfigError, PolicyViolation, ToolRejected
 from agentlab.core.records import Artifact, Run, Step
-from agentlab.lab import record_demo_run
+from agentlab.lab import (
+    benchmark_table,
+    compare,
+    load_suite,
+    open_metrics,
+    record_demo_run,
+    run_nightly,
+    run_suite,
+)
 from agentlab.lab.live import open_live_agent
 from agentlab.policy import default_policy, load_policy
+from agentlab.report import kpi_figure, write_nightly_report
 from agentlab.runtime import ApprovalQueue, CallRequest, Executor
 from agentlab.store import EventStore, RunRecorder, RunState, project_run
 from agentlab.store.timeline import timeline
@@ -35,15 +44,23 @@ __all__ = [
     "StopConditions",
     "ToolRejected",
     "World",
+    "benchmark_table",
     "build_world_app",
     "builtin_tools",
+    "compare",
     "default_policy",
+    "kpi_figure",
     "load_policy",
+    "load_suite",
     "load_yaml_model",
     "open_audit_log",
     "open_live_agent",
+    "open_metrics",
     "open_store",
     "project_run",
     "record_demo_run",
+    "run_nightly",
+    "run_suite",
     "timeline",
+    "write_nightly_report",
 ]

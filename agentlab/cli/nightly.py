@@ -59,6 +59,10 @@ def nightly(  # noqa: PLR0917 -- typer passes each option as a parameter
         )
         suites.show_experiments(store, outcome.runs, show_failures=False)
         report = _report(store, outcome, reports)
+    for label, statuses in outcome.slos:
+        for status in statuses:
+            mark = "SPENT " if status.is_exhausted else ""
+            console.print(f"  {label}: {mark}{status.summary()}", highlight=False, soft_wrap=True)
     show_regressions(outcome.regressions)
     console.print(f"report: {report}", highlight=False, soft_wrap=True)
     if outcome.is_regressed:
@@ -74,6 +78,7 @@ def _report(store: MetricsStore, outcome: NightlyOutcome, folder: Path) -> Path:
         regressions=outcome.regressions,
         history=nightly_history(store),
         failed_runs=outcome.failed,
+        slos=outcome.slos,
     )
 
 

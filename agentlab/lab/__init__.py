@@ -1,5 +1,32 @@
-"""The lab: what users open agentlab for. So far, the scripted governed demo run."""
+"""The lab: golden-run suites, cassettes, graders, metrics, compare and nightly."""
 
+from agentlab.lab.compare import Comparison, Regression, compare, regressions
 from agentlab.lab.demo import DemoResult, arecord_demo_run, record_demo_run
+from agentlab.lab.metrics import MetricsStore, benchmark_table, open_metrics
+from agentlab.lab.nightly import NightlyOutcome, run_nightly
+from agentlab.lab.results import ExperimentSpec, RunResult
+from agentlab.lab.runner import SuiteRun, arun_suite, run_suite
+from agentlab.lab.suite import Suite, Task, load_suite
 
-__all__ = ["DemoResult", "arecord_demo_run", "record_demo_run"]
+__all__ = [
+    "Comparison",
+    "DemoResult",
+    "ExperimentSpec",
+    "MetricsStore",
+    "NightlyOutcome",
+    "Regression",
+    "RunResult",
+    "Suite",
+    "SuiteRun",
+    "Task",
+    "arecord_demo_run",
+    "arun_suite",
+    "benchmark_table",
+    "compare",
+    "load_suite",
+    "open_metrics",
+    "record_demo_run",
+    "regressions",
+    "run_nightly",
+    "run_suite",
+]

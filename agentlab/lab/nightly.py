@@ -9,9 +9,10 @@ suite is deliberately re-recorded. Breaches of the suite's thresholds and broken
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -20,6 +21,7 @@ from agentlab.lab.metrics import MetricsStore
 from agentlab.lab.results import Mode, RunResult
 from agentlab.lab.runner import CASSETTES, OnResult, SuiteRun, run_suite
 from agentlab.lab.suite import Suite, load_suite
+from agentlab.ops.slo import SLOStatus, evaluate_slos
 from agentlab.tools import ToolRegistry
 
 NIGHTLY = "nightly"
@@ -35,6 +37,9 @@ class NightlyOutcome:
     regressions: list[Regression] = field(default_factory=list)
     failed: list[RunResult] = field(default_factory=list)
     """Every run that did not pass, for the report's drill-down."""
+    slos: list[tuple[str, list[SLOStatus]]] = field(default_factory=list)
+    """Each configuration x model's SLOs (by a ``suite · config · model`` label), over
+    tonight's runs and the earlier nightlies inside each SLO's window."""
 
     @property
     def is_regressed(self) -> bool:
@@ -94,6 +99,9 @@ def run_nightly(
                     tools=tools,
                 )
                 outcome.runs.append(run)
+                if suite.slos:
+                    label = f"{suite.name} · {config} · {model}"
+                    outcome.slos.append((label, _slo_statuses(metrics, run, suite)))
                 outcome.failed += [r for r in run.results if not r.success]
                 outcome.regressions += _errors(run.results)
                 replayed = [r for r in run.results if r.error is None]
@@ -127,6 +135,47 @@ def _errors(results: Sequence[RunResult]) -> list[Regression]:
         for r in results
         if r.error is not None
     ]
+
+
+def slo_kpis(row: Mapping[str, Any]) -> dict[str, float]:
+    """A ``kpis`` view row under the names SLOs are declared over (``agentlab.ops.slo``)."""
+    names = {
+        "success_rate": ("success_rate", 1.0),
+        "rework_rate": ("rework_rate", 1.0),
+        "tool_failure_rate": ("tool_failure_rate", 1.0),
+        "p50_latency_s": ("p50_latency_ms", 0.001),
+        "p95_latency_s": ("p95_latency_ms", 0.001),
+        "cost_per_run_usd": ("cost_per_run", 1.0),
+        "safety_violations": ("safety_violations", 1.0),
+        "runs": ("runs", 1.0),
+    }
+    found = {}
+    for name, (column, scale) in names.items():
+        value = row.get(column)
+        if value is not None and not pd.isna(value):
+            found[name] = float(value) * scale
+    return found
+
+
+def _slo_statuses(metrics: MetricsStore, run: SuiteRun, suite: Suite) -> list[SLOStatus]:
+    """Tonight's KPIs against the suite's SLOs, with the earlier nightlies in the window."""
+    spec = run.experiment.spec
+    kpis = metrics.kpis(suite=spec.suite, label=NIGHTLY)
+    same = kpis[(kpis["config"] == spec.config) & (kpis["model"] == spec.model)]
+    tonight = same[same["experiment_id"] == run.experiment.experiment_id]
+    if tonight.empty:
+        return []
+    started = run.experiment.started_at
+    statuses = []
+    for slo in suite.slos:  # each over the earlier nightlies inside its own window
+        earlier = same[
+            (same["experiment_id"] != run.experiment.experiment_id)
+            & (same["started_at"] >= started - slo.window)
+            & (same["started_at"] < started)
+        ]
+        history = [slo_kpis(row) for _, row in earlier.iterrows()]
+        statuses += evaluate_slos(slo_kpis(tonight.iloc[0]), [slo], history=history)
+    return statuses
 
 
 def nightly_history(metrics: MetricsStore, suite: str | None = None) -> pd.DataFrame:

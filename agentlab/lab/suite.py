@@ -30,6 +30,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from agentlab.core.config import parse_yaml_model
 from agentlab.core.errors import ConfigError
 from agentlab.lab.matchers import check_pattern
+from agentlab.ops.slo import SLO
 from agentlab.policy import Policy, default_policy, load_policy
 from agentlab.policy.model import AutonomyPhase
 from agentlab.tools import builtin_tools
@@ -204,6 +205,9 @@ class Suite(_Model):
     reviewer: ReviewerScript = ReviewerScript()
     judge: Judge | None = None
     thresholds: Thresholds = Thresholds()
+    slos: tuple[SLO, ...] = ()
+    """Service-level objectives over the KPIs (``agentlab/ops/slo.py``); ``nightly`` shows
+    each one's error budget and burn rate for every configuration and model."""
     tasks: tuple[Task, ...] = Field(min_length=1)
 
     folder: Path | None = Field(default=None, exclude=True)

@@ -40,6 +40,7 @@ from agentlab.lab.metrics.table import (
     format_usd,
 )
 from agentlab.lab.results import RunResult, SideEffectRecord
+from agentlab.ops.slo import SLOStatus
 from agentlab.report.figures import kpi_figure, tradeoff_figure, trend_figure
 
 SIMULATOR_PREFIX = "sim-"
@@ -100,6 +101,7 @@ def build_nightly_report(
     regressions: Sequence[Regression] = (),
     history: pd.DataFrame | None = None,
     failed_runs: Sequence[RunResult] = (),
+    slos: Sequence[tuple[str, Sequence[SLOStatus]]] = (),
     title: str = "agentlab nightly",
     generated_at: datetime | None = None,
 ) -> str:
@@ -126,6 +128,7 @@ def build_nightly_report(
                     [
                         _regressions(regressions, anchors),
                         _kpi_section(kpis),
+                        _slo_section(slos),
                         _comparisons(comparisons),
                         charts,
                         _failures_section(failures),
@@ -152,6 +155,7 @@ def write_nightly_report(
     regressions: Sequence[Regression] = (),
     history: pd.DataFrame | None = None,
     failed_runs: Sequence[RunResult] = (),
+    slos: Sequence[tuple[str, Sequence[SLOStatus]]] = (),
     title: str = "agentlab nightly",
     generated_at: datetime | None = None,
 ) -> Path:
@@ -164,6 +168,8 @@ def write_nightly_report(
         regressions: What ``nightly`` fails on (``regressions``); shown first.
         history: The ``kpis`` rows of past nightlies (tonight's too) for the trend charts.
         failed_runs: Tonight's runs that did not pass; each task gets a section.
+        slos: Each configuration x model's SLO statuses (``run_nightly``'s ``slos``): the
+            error budget left and the burn rate of each.
         title: The page's title.
         generated_at: When the report was made (from the caller's Clock), shown in the header.
     """
@@ -175,6 +181,7 @@ def write_nightly_report(
         regressions=regressions,
         history=history,
         failed_runs=failed_runs,
+        slos=slos,
         title=title,
         generated_at=generated_at,
     )
@@ -183,6 +190,45 @@ def write_nightly_report(
 
 
 # --- header, regressions, KPIs ---------------------------------------------------------------
+
+
+def _slo_section(slos: Sequence[tuple[str, Sequence[SLOStatus]]]) -> _Html:
+    """Each SLO's value, target, error budget left and burn rate, per configuration x model."""
+    rows = []
+    for label, statuses in slos:
+        for status in statuses:
+            slo = status.slo
+            sign = ">=" if slo.objective == "at_least" else "<="
+            left = status.error_budget_remaining
+            rows.append(
+                _Row(
+                    [
+                        label,
+                        slo.name,
+                        f"{slo.kpi} {sign} {slo.target:g}",
+                        "-" if status.value is None else f"{status.value:.4g}",
+                        "-" if left is None else f"{left:.0%}",
+                        "-" if status.burn_rate is None else f"{status.burn_rate:.2f}",
+                        "spent" if status.is_exhausted else ("met" if status.is_met else "missed"),
+                    ],
+                    css="spent" if status.is_exhausted else None,
+                )
+            )
+    if not rows:
+        return _Html("")
+    headers = ["runs of", "SLO", "objective", "value", "error budget left", "burn rate", ""]
+    return _join(
+        [
+            _tag("h2", "SLOs and error budgets", id="slos"),
+            _table(headers, rows, class_="slos"),
+            _tag(
+                "p",
+                "The window pools tonight with the earlier nightlies inside each SLO's window; "
+                "a burn rate of 1 spends the budget exactly by the window's end.",
+                class_="note",
+            ),
+        ]
+    )
 
 
 def _header(
@@ -586,6 +632,7 @@ def _count(value: object) -> str:
 
 _CSS = """
 :root { --fg: #1c2833; --muted: #5d6d7e; --bad: #c0392b; --good: #1e8449; --line: #d5d8dc; }
+tr.spent td { color: var(--bad); font-weight: 600; }
 * { box-sizing: border-box; }
 body { font: 15px/1.5 system-ui, sans-serif; color: var(--fg); margin: 0; }
 header, main { max-width: 1200px; margin: 0 auto; padding: 0 24px; }

@@ -71,6 +71,13 @@ def test_an_unchanged_replay_has_no_regression(recorded: tuple[Path, Path]) -> N
         # The recording is the baseline: every measure is what was recorded.
         comparison = outcome.comparisons[0]
         assert all(m.delta == 0 for m in comparison.metrics)
+        # The suite's SLOs, over tonight's three runs: all passed, so no budget is spent.
+        ((label, statuses),) = outcome.slos
+        assert label == "nightly-test · single · sim-large"
+        success = next(s for s in statuses if s.slo.kpi == "success_rate")
+        assert success.value == 1.0
+        assert success.error_budget_remaining == 1.0
+        assert not success.is_judged  # 3 runs, and the SLO wants 20 before judging
 
 
 @tool(
@@ -130,7 +137,10 @@ def test_a_wrong_grader_fails_nightly_from_the_cli(
     assert "'qty': 17" in done.stdout  # the diff: what the grader expected, and what was done
     assert "Single agent (Plan + Tool)" in done.stdout  # the article's benchmark table
     (report,) = reports.glob("nightly-*.html")
-    assert "po-toner" in report.read_text(encoding="utf-8")
+    text = report.read_text(encoding="utf-8")
+    assert "po-toner" in text
+    assert "SLOs and error budgets" in text  # each SLO's budget and burn rate
+    assert "SLO success: success_rate" in done.stdout
 
 
 def test_a_cassette_edited_into_nonsense_is_named_and_loses_nothing(

@@ -11,6 +11,7 @@ DOCS = Path(__file__).parents[2] / "docs"
 RUNNABLE = {
     "governed-tools.md": "ok PO-",  # what each page's example prints when it worked
     "agents.md": "orders placed: ['PO-000001']",
+    "lab.md": "[('po-toner', True), ('kb-vpn', True)]",
 }
 
 
