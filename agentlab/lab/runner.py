@@ -344,24 +344,16 @@ class _SuiteRunner:
         mode = self.spec.mode
         clock = VirtualClock()
         store = MemoryEventStore()
-        # The world keeps time of its own: in replay it is not there to read the run's
-        # clock, and every read moves a virtual clock on by a tick.
-        world = World(
-            self.suite.world_fixture,
-            fixture_path=self.suite.world_fixture_path,
-            clock=VirtualClock(),
-        )
 
         async def count_latency(response: httpx.Response) -> None:
             clock.advance(latency_ms_of(response))
 
         hooks = {"response": [count_latency]}
-        live_world = httpx.ASGITransport(app=build_world_app(world, sleep=_no_wait))
         world_transport = {
-            "record": CassetteTransport(cassette, "record", inner=live_world),
-            "replay": CassetteTransport(cassette, "play"),
-            "upgrade": CassetteTransport(cassette, "play", match_on=SAME_EFFECT),
-        }[mode]
+            "record": lambda: CassetteTransport(cassette, "record", inner=self._live_world()),
+            "replay": lambda: CassetteTransport(cassette, "play"),
+            "upgrade": lambda: CassetteTransport(cassette, "play", match_on=SAME_EFFECT),
+        }[mode]()
         model_transport: httpx.AsyncBaseTransport = (
             CassetteTransport(cassette, "play")
             if mode == "replay"
@@ -461,6 +453,17 @@ class _SuiteRunner:
         elif cassette.meta is not None:
             self.recorded[(task.id, repetition)] = recorded_result(cassette.meta, result)
         return result, events
+
+    def _live_world(self) -> httpx.ASGITransport:
+        """A fresh sandbox world for one recorded run (replays never build one)."""
+        # The world keeps time of its own: in replay it is not there to read the run's
+        # clock, and every read moves a virtual clock on by a tick.
+        world = World(
+            self.suite.world_fixture,
+            fixture_path=self.suite.world_fixture_path,
+            clock=VirtualClock(),
+        )
+        return httpx.ASGITransport(app=build_world_app(world, sleep=_no_wait))
 
     async def _judge(
         self, task: Task, store: MemoryEventStore, model_http: httpx.AsyncClient, repetition: int
