@@ -56,13 +56,26 @@ def compare(  # noqa: PLR0917 -- typer passes each option as a parameter
     boot: Annotated[int, typer.Option(min=100, help="Bootstrap resamples.")] = 2000,
 ) -> None:
     """Per-metric deltas with bootstrap intervals, pass^k, and side-effect diffs by task."""
+    if mode not in ("upgrade", "replay"):
+        raise ConfigError(
+            f"--mode {mode!r}: the candidate runs in upgrade or replay mode",
+            hint="to re-record cassettes, use agentlab run --suite NAME --mode record",
+        )
     with open_metrics(suites.metrics_path(metrics)) as store:
         if baseline and candidate:
             if suite:
                 raise ConfigError("give two experiment ids or --suite, not both")
-            show_comparison(
-                compare_runs(store.results(baseline), store.results(candidate), n_boot=boot)
-            )
+            sides = []
+            for experiment_id in (baseline, candidate):
+                store.experiment(experiment_id)  # an unknown id is a clear error
+                results = store.results(experiment_id)
+                if not results:
+                    raise ConfigError(
+                        f"experiment {experiment_id} holds no runs",
+                        hint="see `agentlab experiments`",
+                    )
+                sides.append(results)
+            show_comparison(compare_runs(sides[0], sides[1], n_boot=boot))
             return
         if suite is None:
             raise ConfigError(

@@ -38,10 +38,18 @@ from agentlab.lab.results import Divergence
 
 Target = Literal["model", "tool", "world"]
 
-DROPPED_REQUEST_HEADERS = ("authorization", "api-key", "x-api-key", "cookie", "proxy-authorization")
-DROPPED_RESPONSE_HEADERS = ("set-cookie", "www-authenticate")
+SECRET_HEADER = re.compile(r"(?i)auth|key|token|session|cookie|secret|password|credential")
+"""Headers dropped from what is stored: anything named like a credential..."""
+KEPT_HEADERS = frozenset({"idempotency-key"})
+"""...except these, which carry no secret and which replay matches on."""
 DROPPED_PREFIXES = ("x-stainless-", "openai-organization", "openai-project")
 """Client fingerprints and account names: not secrets, but noise that differs by machine."""
+GOVERNANCE_HEADERS = ("idempotency-key", "x-data-classes")
+"""Request headers a replay matches on: a change to the keys or to the data classes an actor
+may see must not replay green."""
+NOT_SENT = "[agentlab: not sent]"
+"""Starts the answer to a request a cassette lacks, so the graders can tell a call that was
+never sent from one a system refused."""
 SECRET_PATTERNS = (
     re.compile(r"sk-[A-Za-z0-9_-]{16,}"),
     re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]{8,}"),
@@ -276,6 +284,19 @@ def _same_body(r1: VcrRequest, r2: VcrRequest) -> None:
         raise AssertionError("bodies differ")
 
 
+def _same_governance(r1: VcrRequest, r2: VcrRequest) -> None:
+    """Matcher: the same idempotency key and data classes (absent on both is the same)."""
+    for name in GOVERNANCE_HEADERS:
+        if (r1.headers.get(name) or "") != (r2.headers.get(name) or ""):
+            raise AssertionError(f"{name} differs")
+
+
+def _same_data_classes(r1: VcrRequest, r2: VcrRequest) -> None:
+    """Matcher for upgrade: the same data classes (keys follow the step's position)."""
+    if (r1.headers.get("x-data-classes") or "") != (r2.headers.get("x-data-classes") or ""):
+        raise AssertionError("x-data-classes differs")
+
+
 EXACT = (
     vcr_matchers.method,
     vcr_matchers.scheme,
@@ -284,9 +305,10 @@ EXACT = (
     vcr_matchers.path,
     vcr_matchers.query,
     _same_body,
+    _same_governance,
 )
 """Replay matches a request on everything that defines it."""
-SAME_EFFECT = (*EXACT[:-1], _body_without_keys)
+SAME_EFFECT = (*EXACT[:-2], _body_without_keys, _same_data_classes)
 """Upgrade matches tool calls on what they do, not on their idempotency keys."""
 
 Handling = Literal["record", "play", "pass"]
@@ -339,16 +361,16 @@ class CassetteTransport(httpx.AsyncBaseTransport):
         if self.handling == "record":
             stored_request = VcrRequest(
                 request.method,
-                scrub_url(str(request.url)),
+                scrub_url(str(request.url), self.secrets),
                 self._scrub(body),
-                _kept_headers(request.headers.multi_items(), DROPPED_REQUEST_HEADERS),
+                self._kept_headers(request.headers.multi_items()),
             )
             self.cassette.interactions.append(
                 Interaction(
                     stored_request,
                     {
                         "status": {"code": response.status_code, "message": response.reason_phrase},
-                        "headers": _header_lists(_kept_headers(headers, DROPPED_RESPONSE_HEADERS)),
+                        "headers": _header_lists(self._kept_headers(headers)),
                         "body": {"string": self._scrub(content)},
                     },
                     _target_of(str(request.url)),
@@ -361,7 +383,7 @@ class CassetteTransport(httpx.AsyncBaseTransport):
 
     def _play(self, request: httpx.Request, body: bytes) -> httpx.Response:
         wanted = VcrRequest(
-            request.method, scrub_url(str(request.url)), body, dict(request.headers)
+            request.method, scrub_url(str(request.url), self.secrets), body, dict(request.headers)
         )
         try:
             found = self.cassette.find(wanted, self.match_on)
@@ -383,12 +405,13 @@ class CassetteTransport(httpx.AsyncBaseTransport):
             target=target,
             method=request.method,
             path=request.url.path,
-            is_write=target == "tool" and is_write(request.method, body),
+            is_write=target == "tool" and writes(request.method),
+            is_dry_run=target == "tool" and is_dry_run(body),
             summary=_summary(body, self.cassette, target),
         )
         self.cassette.divergences.append(divergence)
         detail = (
-            f"not sent: {self.cassette.path.name} holds no such {target} request "
+            f"{NOT_SENT} {self.cassette.path.name} holds no such {target} request "
             "(agentlab replays recorded exchanges only; re-record to refresh the cassette)"
         )
         status = 400 if target == "model" else 409
@@ -396,6 +419,18 @@ class CassetteTransport(httpx.AsyncBaseTransport):
         if target == "model":
             payload = {"error": {"message": detail, "type": "cassette_miss", "code": None}}
         return httpx.Response(status, json=payload, request=request)
+
+    def _kept_headers(self, items: Iterable[tuple[str, str]]) -> dict[str, str]:
+        """The headers worth keeping, credential-like ones dropped and values scrubbed."""
+        kept = {}
+        for name, value in items:
+            lowered = name.lower()
+            if lowered.startswith(DROPPED_PREFIXES):
+                continue
+            if SECRET_HEADER.search(lowered) and lowered not in KEPT_HEADERS:
+                continue
+            kept[name] = self._scrub(value.encode("utf-8")).decode("utf-8")
+        return kept
 
     def _scrub(self, content: bytes) -> bytes:
         if not content:
@@ -414,8 +449,11 @@ SECRET_QUERY_PARAMETERS = frozenset(
 )
 
 
-def scrub_url(url: str) -> str:
-    """``url`` with credential-like query parameters and key-shaped values redacted."""
+def scrub_url(url: str, secrets: Iterable[str] = ()) -> str:
+    """``url`` with its credentials redacted.
+
+    Those are credential-like query parameters, key-shaped values, and ``secrets``.
+    """
     parsed = httpx.URL(url)
     if parsed.query:
         params = [
@@ -425,15 +463,25 @@ def scrub_url(url: str) -> str:
         url = str(parsed.copy_with(params=params))
     for pattern in SECRET_PATTERNS:
         url = pattern.sub(REDACTED, url)
+    for secret in secrets:
+        url = url.replace(secret, REDACTED)
     return url
+
+
+def writes(method: str) -> bool:
+    """True for a request method that writes (a commit or its dry-run), not a read."""
+    return method.upper() not in ("GET", "HEAD", "OPTIONS")
+
+
+def is_dry_run(body: bytes | str | None) -> bool:
+    """True for a write request that only previews (``"dry_run": true`` in its body)."""
+    payload = _json_or_text(body)
+    return isinstance(payload, dict) and payload.get("dry_run") is True
 
 
 def is_write(method: str, body: bytes | str | None) -> bool:
     """True for a request that changes a system: not a read, not a dry-run."""
-    if method.upper() in ("GET", "HEAD", "OPTIONS"):
-        return False
-    payload = _json_or_text(body)
-    return not (isinstance(payload, dict) and payload.get("dry_run") is True)
+    return writes(method) and not is_dry_run(body)
 
 
 def unused_divergences(cassette: Cassette, targets: Iterable[Target]) -> list[Divergence]:
@@ -444,7 +492,8 @@ def unused_divergences(cassette: Cassette, targets: Iterable[Target]) -> list[Di
             target=i.target,
             method=i.request.method,
             path=httpx.URL(i.request.uri).path,
-            is_write=i.target == "tool" and is_write(i.request.method, i.request.body),
+            is_write=i.target == "tool" and writes(i.request.method),
+            is_dry_run=i.target == "tool" and is_dry_run(i.request.body),
             summary=_brief_body(i.request.body),
         )
         for i in cassette.unused(targets)
@@ -501,14 +550,6 @@ def _brief_body(body: bytes | str | None) -> str:
 def _clip(value: Any, limit: int = 80) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _kept_headers(items: Iterable[tuple[str, str]], dropped: tuple[str, ...]) -> dict[str, str]:
-    return {
-        k: v
-        for k, v in items
-        if k.lower() not in dropped and not k.lower().startswith(DROPPED_PREFIXES)
-    }
 
 
 def _header_lists(headers: Mapping[str, str]) -> dict[str, list[str]]:

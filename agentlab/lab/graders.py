@@ -17,6 +17,7 @@ from pydantic import JsonValue
 
 from agentlab.core.events import StepApproved, StepRejected
 from agentlab.core.records import SideEffect
+from agentlab.lab.cassettes import NOT_SENT
 from agentlab.lab.matchers import matches, mismatch
 from agentlab.lab.results import CheckResult, Divergence, SideEffectRecord
 from agentlab.lab.suite import AnswerCheck, CollectionChange, Expectation, Forbidden
@@ -47,12 +48,24 @@ class RunMeasures:
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
+    """The model's tokens at its price, plus the tools' billed cost."""
+    tool_cost_usd: float
     latency_ms: float
+    unsent_calls: int
+    """Calls a replay or upgrade never sent (the cassette lacks them): not external calls,
+    not tool failures."""
 
 
-def measure(state: RunState) -> RunMeasures:
-    """Count a run's tool calls, blocks, failures, reviews and model usage."""
-    steps = list(state.steps.values())
+def measure(state: RunState, tool_costs_usd: Mapping[str, float] | None = None) -> RunMeasures:
+    """Count a run's tool calls, blocks, failures, reviews, model usage and cost.
+
+    Args:
+        state: The run.
+        tool_costs_usd: What one committed call of each tool is billed (the suite's
+            ``tool_costs_usd``); tools not named cost nothing.
+    """
+    unsent = [s for s in state.steps.values() if _was_not_sent(s)]
+    steps = [s for s in state.steps.values() if not _was_not_sent(s)]
     blocked = reworked = reviews = 0
     for step in steps:
         decision = step.decision
@@ -67,8 +80,11 @@ def measure(state: RunState) -> RunMeasures:
     )
     started = state.run.started_at
     finished = state.finished_at or started
+    costs = tool_costs_usd or {}
+    tool_cost = sum(costs.get(s.step.tool, 0.0) for s in steps if s.status == "committed")
+    model_cost = sum(c.cost_usd for c in state.model_calls)
     return RunMeasures(
-        tool_calls=len(steps),
+        tool_calls=len(steps) + len(unsent),
         external_calls=external,
         dry_runs=sum(1 for s in steps if s.dry_run_diff is not None),
         blocked_calls=blocked,
@@ -78,9 +94,16 @@ def measure(state: RunState) -> RunMeasures:
         model_calls=len(state.model_calls),
         prompt_tokens=sum(c.prompt_tokens for c in state.model_calls),
         completion_tokens=sum(c.completion_tokens for c in state.model_calls),
-        cost_usd=round(sum(c.cost_usd for c in state.model_calls), 9),
+        cost_usd=round(model_cost + tool_cost, 9),
+        tool_cost_usd=round(tool_cost, 9),
         latency_ms=max(0.0, (finished - started).total_seconds() * 1000),
+        unsent_calls=len(unsent),
     )
+
+
+def _was_not_sent(step: StepState) -> bool:
+    error = step.last_error
+    return step.status == "failed" and error is not None and NOT_SENT in error.message
 
 
 def _by_human(decision: StepApproved | StepRejected) -> bool:
@@ -245,18 +268,33 @@ def check_forbidden(
     return check, len(breaches)
 
 
-def check_divergences(divergences: Sequence[Divergence]) -> CheckResult:
-    """The run stayed within its recording (replay and upgrade)."""
-    unrecorded = [d for d in divergences if d.kind == "unrecorded"]
-    if not unrecorded:
+def check_divergences(divergences: Sequence[Divergence], *, strict: bool = True) -> CheckResult:
+    """The run stayed within its recording.
+
+    Args:
+        divergences: What the run asked for that the recording lacks, and what the recording
+            holds that the run never asked for.
+        strict: Replay: both kinds fail (a replay must make exactly the recorded calls).
+            Upgrade: only requests the recording lacks fail; a candidate may do less.
+    """
+    found = [d for d in divergences if strict or d.kind == "unrecorded"]
+    if not found:
         return CheckResult(name="replay", passed=True)
-    first = unrecorded[0]
-    more = f" (and {len(unrecorded) - 1} more)" if len(unrecorded) > 1 else ""
-    what = "side effect" if first.is_write else f"{first.target} request"
+    first = found[0]
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    if first.target != "tool":
+        what = f"{first.target} request"
+    else:
+        what = (
+            "dry-run of a write"
+            if first.is_dry_run
+            else ("side effect" if first.is_write else "tool request")
+        )
+    how = "unrecorded" if first.kind == "unrecorded" else "recorded but never made:"
     return CheckResult(
         name="replay",
         passed=False,
-        detail=f"unrecorded {what}: {first.method} {first.path} {first.summary}{more}",
+        detail=f"{how} {what}: {first.method} {first.path} {first.summary}{more}",
     )
 
 
@@ -266,6 +304,7 @@ def grade(
     diff: Mapping[str, Any],
     *,
     divergences: Sequence[Divergence] = (),
+    strict_replay: bool = True,
     leaks: LeakDetector | None = None,
 ) -> tuple[list[CheckResult], int]:
     """Every check of ``expect`` on one run, and the number of forbidden effects."""
@@ -284,7 +323,7 @@ def grade(
         detail = "" if calls <= most else f"{calls} tool calls, at most {most} expected"
         checks.append(CheckResult(name="max_tool_calls", passed=not detail, detail=detail))
     if divergences:
-        checks.append(check_divergences(divergences))
+        checks.append(check_divergences(divergences, strict=strict_replay))
     return checks, breaches
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -81,6 +81,7 @@ async def open_live_agent(
     corpus: Sequence[Document] | None = None,
     tools: ToolRegistry | None = None,
     defences: Defences | str | None = None,
+    resources: Mapping[str, object] | None = None,
 ) -> AsyncIterator[LiveAgent]:
     """Open an agent of ``config`` with everything it needs.
 
@@ -122,6 +123,8 @@ async def open_live_agent(
         defences: Overrides the policy's defence layers, to measure them: a
             :class:`~agentlab.policy.Defences`, or a spec such as ``all``, ``none`` or
             ``all,-spotlighting`` (docs/security.md). None keeps the policy's.
+        resources: More executor resources for ``tools`` that need them (an AgentDojo
+            environment), besides ``browser``.
 
     The in-process world checks short-lived, scoped tokens on its JSON APIs: the executor's
     client gets them from a vault made for this block (docs/security.md), so no tool ever
@@ -200,7 +203,10 @@ async def open_live_agent(
             reviewer=reviewer,
             clock=clock,
             conversation=conversation,
-            resources={"browser": browser} if browser is not None else None,
+            resources={
+                **({"browser": browser} if browser is not None else {}),
+                **(resources or {}),
+            },
             known_secrets=(endpoint_key,) if endpoint_key else (),
         )
         checkpointer = await stack.enter_async_context(

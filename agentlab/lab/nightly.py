@@ -114,8 +114,42 @@ def run_nightly(
                     candidate_label=f"{config} · {model} · {mode}",
                 )
                 outcome.comparisons.append(comparison)
-                outcome.regressions += regressions(comparison, suite.thresholds)
+                found = regressions(comparison, suite.thresholds)
+                outcome.regressions += found + _divergences(replayed, comparison, found)
     return outcome
+
+
+def _divergences(
+    results: Sequence[RunResult], comparison: Comparison, found: Sequence[Regression]
+) -> list[Regression]:
+    """Runs that left their recording, when not already a broken task.
+
+    A replay must make exactly the recorded calls; one that does not is a regression even
+    for a task that failed when recorded (it fails differently now).
+    """
+    named = {r.name for r in found if r.kind == "task"}
+    extra = []
+    for r in results:
+        diverged = [c for c in r.checks if c.name == "replay" and not c.passed]
+        if not diverged or r.task_id in named:
+            continue
+        named.add(r.task_id)
+        extra.append(
+            Regression(
+                kind="task",
+                name=r.task_id,
+                suite=r.suite,
+                config=r.config,
+                model=r.model,
+                baseline=None,
+                current=0.0,
+                limit="a replay makes exactly the recorded calls",
+                message=f"{r.suite}/{r.config}/{r.model}: task {r.task_id} left its "
+                f"recording: {diverged[0].detail}",
+                task=comparison.task(r.task_id),
+            )
+        )
+    return extra
 
 
 def _errors(results: Sequence[RunResult]) -> list[Regression]:

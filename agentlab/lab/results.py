@@ -46,7 +46,10 @@ class Divergence(_Model):
     method: str
     path: str
     is_write: bool
-    """A request that would change a system (a committed write, not a dry-run or a read)."""
+    """A request to a tool's system that writes: a commit, or the dry-run that precedes one
+    (a write the recording lacks stops at its dry-run, so that is where it shows)."""
+    is_dry_run: bool = False
+    """The write was a dry-run (a preview of the side effect, not the side effect)."""
     summary: str
     """The tool and its arguments, or for a model call what differed from the nearest
     recorded request."""
@@ -85,6 +88,9 @@ class RunResult(_Model):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    """The model's tokens at its price, plus ``tool_cost_usd``."""
+    tool_cost_usd: float = 0.0
+    """What the run's committed tool calls are billed (the suite's ``tool_costs_usd``)."""
     tool_calls: int = 0
     external_calls: int = 0
     """Tool calls that reached a system and changed or read it (committed calls)."""

@@ -17,8 +17,10 @@ resumes where it stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import subprocess
 from collections.abc import Callable, Sequence
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+from pydantic import ValidationError
 
 from agentlab._version import __version__
 from agentlab.adapters import OpenAIChatModel
@@ -66,6 +69,8 @@ from agentlab.store import MemoryEventStore, project_run
 from agentlab.tools import ToolRegistry
 from agentlab.world import World, build_world_app
 from agentlab.world.fixture import kb_folder_of
+
+logger = logging.getLogger(__name__)
 
 CASSETTES = Path(__file__).parents[2] / "cassettes"
 """The cassettes shipped with agentlab (``cassettes/`` at the repository's root)."""
@@ -121,20 +126,27 @@ class SuiteRun:
 
 @cache
 def code_version() -> str:
-    """The checkout's commit (``-dirty`` when it has changes), or the package version."""
+    """The code version an experiment ran: the checkout's commit, or the package's version.
+
+    Uncommitted changes add ``-dirty-<hash of the changes>``, so two different sets of
+    changes are two versions.
+    """
     root = Path(__file__).parents[2]
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short=12", "HEAD"],
             cwd=root, capture_output=True, text=True, check=True, timeout=10,
         ).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root, capture_output=True, text=True, check=True, timeout=10,
-        ).stdout.strip()  # fmt: skip
+        changes = subprocess.run(
+            ["git", "diff", "HEAD"],
+            cwd=root, capture_output=True, check=True, timeout=30,
+        ).stdout  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return __version__
-    return f"{commit}-dirty" if dirty else commit
+    if not changes:
+        return commit
+    # Two different sets of uncommitted changes are two code versions.
+    return f"{commit}-dirty-{hashlib.sha256(changes).hexdigest()[:8]}"
 
 
 def cassette_path(
@@ -228,21 +240,26 @@ async def arun_suite(
         seed=suite.seed,
         baseline_model=baseline if mode == "upgrade" else None,
     )
-    experiment, done = _open_experiment(metrics, spec, label, resume)
+    # Built first: a broken fixture or knowledge base fails here, before an experiment exists.
     runner = _SuiteRunner(
         suite,
         spec,
-        experiment.experiment_id,
         cassettes=cassettes,
         cassette_model=baseline if mode == "upgrade" else model,
         model_base_url=model_base_url,
         model_api_key_env=model_api_key_env,
         tools=tools,
     )
+    experiment, done = _open_experiment(metrics, spec, label, resume)
+    runner.experiment_id = experiment.experiment_id
     todo = [(t, r) for r in range(repeats) for t in chosen if (t.id, r) not in done]
     finished: dict[tuple[str, int], RunResult] = {}
     if metrics is not None and done:
-        finished = {(r.task_id, r.repetition): r for r in metrics.results(experiment.experiment_id)}
+        finished = {
+            (r.task_id, r.repetition): r
+            for r in metrics.results(experiment.experiment_id)
+            if (r.task_id, r.repetition) in done
+        }
     total = len(todo) + len(finished)
     gate = asyncio.Semaphore(concurrency)
 
@@ -305,7 +322,6 @@ class _SuiteRunner:
         self,
         suite: Suite,
         spec: ExperimentSpec,
-        experiment_id: str,
         *,
         cassettes: Path,
         cassette_model: str,
@@ -315,7 +331,8 @@ class _SuiteRunner:
     ) -> None:
         self.suite = suite
         self.spec = spec
-        self.experiment_id = experiment_id
+        self.experiment_id = ""
+        """Set once the experiment is opened."""
         self.cassettes = cassettes
         self.cassette_model = cassette_model
         self.model_base_url = model_base_url
@@ -327,15 +344,23 @@ class _SuiteRunner:
         self.recorded: dict[tuple[str, int], RunResult] = {}
 
     async def run(self, task: Task, repetition: int) -> tuple[RunResult, list[Event]]:
-        """Run ``task`` once; a failure to run becomes a result with ``error`` set."""
+        """Run ``task`` once; a failure to run becomes a result with ``error`` set.
+
+        Whatever goes wrong in one run (a cassette edited into nonsense, a model endpoint
+        that answers garbage) is that run's error; the suite's other runs go on.
+        """
+        # In upgrade mode every repetition of the candidate plays against the baseline's
+        # first recording: the baseline is the recording, not a distribution.
+        recorded_as = 0 if self.spec.mode == "upgrade" else repetition
         path = cassette_path(
             self.cassettes, self.suite.name, self.spec.config, self.cassette_model, task.id,
-            repetition=repetition,
+            repetition=recorded_as,
         )  # fmt: skip
         try:
             cassette = Cassette(path) if self.spec.mode == "record" else load_cassette(path)
             return await self._run(task, repetition, cassette)
-        except (AgentlabError, httpx.HTTPError) as exc:
+        except Exception as exc:
+            logger.warning("task %s failed to run: %s", task.id, exc, exc_info=True)
             return self._error(task, repetition, exc), []
 
     async def _run(
@@ -390,19 +415,24 @@ class _SuiteRunner:
             except AgentlabError as exc:
                 error = exc
             diff_response = await world_http.get("/_world/diff")
-            judged = await self._judge(task, store, model_http, repetition)
+            judged = await self._judge(task, store, model_http, cassette, repetition)
         run_ids = store.run_ids()
         if not run_ids:
             raise error or ConfigError(f"task {task.id}: the agent recorded no run")
         events = store.read(run_ids[0])
         state = project_run(events)
-        diff = diff_response.json() if diff_response.status_code == 200 else {}
+        diff = _diff_of(diff_response, cassette.path)
         divergences = list(cassette.divergences)
         if mode != "record":
             targets = ("model", "tool") if mode == "replay" else ("tool",)
             divergences += unused_divergences(cassette, targets)
         checks, breaches = grade(
-            task.expect, state, diff, divergences=divergences, leaks=self.leaks
+            task.expect,
+            state,
+            diff,
+            divergences=divergences,
+            strict_replay=mode == "replay",
+            leaks=self.leaks,
         )
         if judged is not None:
             checks.append(judged)
@@ -412,7 +442,7 @@ class _SuiteRunner:
             checks = [c for c in checks if c.name != "world"]
             if task.expect.world is not None:
                 checks.append(_world_unknown(divergences))
-        measures = measure(state)
+        measures = measure(state, self.suite.tool_costs_usd)
         failed = [c for c in checks if not c.passed]
         result = RunResult(
             experiment_id=self.experiment_id,
@@ -434,6 +464,7 @@ class _SuiteRunner:
             prompt_tokens=measures.prompt_tokens,
             completion_tokens=measures.completion_tokens,
             cost_usd=measures.cost_usd,
+            tool_cost_usd=measures.tool_cost_usd,
             tool_calls=measures.tool_calls,
             external_calls=measures.external_calls,
             dry_runs=measures.dry_runs,
@@ -451,7 +482,14 @@ class _SuiteRunner:
         if mode == "record":
             cassette.save(self._meta(task, repetition, result, is_sim))
         elif cassette.meta is not None:
-            self.recorded[(task.id, repetition)] = recorded_result(cassette.meta, result)
+            try:
+                self.recorded[(task.id, repetition)] = recorded_result(cassette.meta, result)
+            except ValidationError as exc:
+                raise CassetteError(
+                    f"{cassette.path}: metadata.agentlab.outcome is not a graded run: "
+                    f"{exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}",
+                    hint="re-record the cassette rather than editing it by hand",
+                ) from None
         return result, events
 
     def _live_world(self) -> httpx.ASGITransport:
@@ -466,33 +504,59 @@ class _SuiteRunner:
         return httpx.ASGITransport(app=build_world_app(world, sleep=_no_wait))
 
     async def _judge(
-        self, task: Task, store: MemoryEventStore, model_http: httpx.AsyncClient, repetition: int
+        self,
+        task: Task,
+        store: MemoryEventStore,
+        model_http: httpx.AsyncClient,
+        cassette: Cassette,
+        repetition: int,
     ) -> CheckResult | None:
         """The suite's model judge on the finished run, or None when the task is not judged.
 
-        The judge's request goes through the run's model client, so it is in the cassette.
+        The judge's request goes through a client on the run's cassette, so it is recorded
+        and replayed like the run's own calls. A simulator judge is the in-process simulator
+        even when the run's model is a real endpoint.
         """
         judge = self.suite.judge
         run_ids = store.run_ids()
         if judge is None or not judge.applies_to(task) or not run_ids:
             return None
         state = project_run(store.read(run_ids[0]))
-        async with OpenAIChatModel(
-            judge.model,
-            base_url=self.model_base_url or SIM_BASE_URL,
-            api_key_env=None if judge.model.startswith(SIM_PREFIX) else self.model_api_key_env,
-            http_client=model_http,
-            seed=self.suite.seed + repetition,
-        ) as model:
+        sim_judge = judge.model.startswith(SIM_PREFIX)
+        async with contextlib.AsyncExitStack() as stack:
+            http = model_http
+            if sim_judge and self.model_base_url is not None:
+                http = await stack.enter_async_context(
+                    httpx.AsyncClient(transport=self._sim_transport(cassette))
+                )
+            model = await stack.enter_async_context(
+                OpenAIChatModel(
+                    judge.model,
+                    base_url=SIM_BASE_URL if sim_judge else self.model_base_url or SIM_BASE_URL,
+                    api_key_env=None if sim_judge else self.model_api_key_env,
+                    http_client=http,
+                    seed=self.suite.seed + repetition,
+                )
+            )
             try:
                 return await judge_run(model, task.text, state, seed=self.suite.seed + repetition)
             except AgentlabError as exc:
                 return CheckResult(name="judge", passed=False, detail=f"the judge failed: {exc}")
 
+    def _sim_transport(self, cassette: Cassette) -> CassetteTransport:
+        """The in-process simulator on ``cassette``, as the mode says (a simulator judge)."""
+        if self.spec.mode == "replay":
+            return CassetteTransport(cassette, "play")
+        if self.sim_app is None:
+            self.sim_app = build_sim_app(time_scale=0)
+        inner = httpx.ASGITransport(app=self.sim_app)
+        handling = "record" if self.spec.mode == "record" else "pass"
+        return CassetteTransport(cassette, handling, inner=inner)
+
     def _live_model_transport(self, cassette: Cassette, *, record: bool) -> CassetteTransport:
         inner: httpx.AsyncBaseTransport = (
             httpx.ASGITransport(app=self.sim_app)
-            if self.sim_app is not None
+            if self.model_base_url is None and self.sim_app is not None
             else httpx.AsyncHTTPTransport(retries=0)
         )
         secrets = [_env(self.model_api_key_env)] if self.model_base_url else []
@@ -536,7 +600,8 @@ class _SuiteRunner:
 
 RECORDED_FIELDS = (
     "status", "success", "failure_cause", "checks", "latency_ms", "model_calls",
-    "prompt_tokens", "completion_tokens", "cost_usd", "tool_calls", "external_calls",
+    "prompt_tokens", "completion_tokens", "cost_usd", "tool_cost_usd", "tool_calls",
+    "external_calls",
     "dry_runs", "blocked_calls", "tool_failures", "forbidden_effects", "rework", "reviews",
     "side_effects",
 )  # fmt: skip
@@ -559,6 +624,22 @@ def recorded_result(meta: CassetteMeta, replayed: RunResult) -> RunResult:
             "recorded_success": None,
         }
     )
+
+
+def _diff_of(response: httpx.Response, path: Path) -> dict[str, Any]:
+    """The world's diff from ``/_world/diff`` (live or recorded), or a clear error."""
+    if response.status_code != 200:
+        return {}
+    try:
+        diff = response.json()
+    except ValueError:
+        diff = None
+    if not isinstance(diff, dict):
+        raise CassetteError(
+            f"{path}: the recorded answer to GET /_world/diff is not a JSON object",
+            hint="re-record the cassette rather than editing it by hand",
+        )
+    return diff
 
 
 def _world_unknown(divergences: Sequence[Divergence]) -> CheckResult:

@@ -205,6 +205,9 @@ class Suite(_Model):
     reviewer: ReviewerScript = ReviewerScript()
     judge: Judge | None = None
     thresholds: Thresholds = Thresholds()
+    tool_costs_usd: dict[str, float] = Field(default_factory=dict)
+    """What one committed call of a tool is billed (an RPA bot's run, a paid API), added to
+    the run's cost; tools not named cost nothing."""
     slos: tuple[SLO, ...] = ()
     """Service-level objectives over the KPIs (``agentlab/ops/slo.py``); ``nightly`` shows
     each one's error budget and burn rate for every configuration and model."""
@@ -332,6 +335,10 @@ def _reference_problems(suite: Suite, policy: Policy, tools: set[str]) -> list[P
             tool((*base, "expect", "forbidden", "effects", n, "tool"), forbidden.tool)
     for n, rule in enumerate(suite.reviewer.rules):
         tool(("reviewer", "rules", n, "tool"), rule.tool)
+    for name, cost in suite.tool_costs_usd.items():
+        tool(("tool_costs_usd", name), name)
+        if cost < 0:
+            problems.append((("tool_costs_usd", name), f"a cost is never negative: {cost}", cost))
     return problems
 
 

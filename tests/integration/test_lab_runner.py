@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from agentlab.core.errors import ConfigError
 from agentlab.lab.cassettes import load_cassette
 from agentlab.lab.metrics import MetricsStore, open_metrics
 from agentlab.lab.results import RunResult
@@ -247,6 +248,36 @@ def test_a_cassette_edited_into_nonsense_fails_that_run_and_keeps_earlier_experi
         assert store.experiment(replay.experiment.experiment_id).finished_at is not None
 
 
+def test_a_cassette_whose_recorded_outcome_is_nonsense_fails_that_run_only(
+    recording: Recording, tmp_path: Path
+) -> None:
+    cassettes = recording.copy_cassettes(tmp_path / "cassettes")
+    path = cassette_path(cassettes, "mini", "single", "sim-large", "po-toner")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["metadata"]["agentlab"]["outcome"]["latency_ms"] = "fast"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    replay = run_suite(MINI, config="single", model="sim-large", cassettes=cassettes)
+    results = {r.task_id: r for r in replay.results}
+    edited = results.pop("po-toner")
+    assert edited.failure_cause == "cassette"
+    assert "metadata.agentlab.outcome" in (edited.error or "")
+    assert all(r.success for r in results.values())
+
+
+def test_a_broken_world_fixture_leaves_no_experiment_behind(
+    tmp_path: Path, metrics: MetricsStore
+) -> None:
+    folder = tmp_path / "suite"
+    folder.mkdir()
+    (folder / "world.yaml").write_text("erp: [not, a, mapping]\n", encoding="utf-8")
+    text = MINI.read_text(encoding="utf-8").replace("\nworld: default\n", "\nworld: world.yaml\n")
+    (folder / "suite.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"world\.yaml"):
+        run_suite(folder, config="single", model="sim-large", mode="record", metrics=metrics,
+                  cassettes=tmp_path / "cassettes")  # fmt: skip
+    assert metrics.experiments().empty
+
+
 def test_a_cassette_with_a_status_code_edited_into_text_does_not_stop_the_suite(
     recording: Recording, tmp_path: Path
 ) -> None:
@@ -338,6 +369,8 @@ def test_upgrade_does_not_send_a_write_the_baseline_lacks(
     assert result.world_diff["mail.outbox"]["added"][0]["subject"] != "Toner order update"
     assert check(result, "replay").detail.startswith("unrecorded side effect: POST /mail/send")
     assert "final world state is not known" in check(result, "world").detail
+    # The mail that was never sent is neither an external call nor a tool failure.
+    assert result.tool_failures == 0
 
 
 def test_upgrade_to_sim_small_reports_where_its_calls_differ(recording: Recording) -> None:

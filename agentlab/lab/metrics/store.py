@@ -252,10 +252,15 @@ class MetricsStore:
         return found[0] if found else None
 
     def finished_runs(self, experiment_id: str) -> set[tuple[str, int]]:
-        """The (task_id, repetition) pairs already recorded for an experiment."""
+        """The (task_id, repetition) pairs an experiment holds, runs that errored aside.
+
+        A resumed suite runs the others again (an errored run is replaced, never duplicated).
+        """
         with self._locked() as conn:
             rows = conn.execute(
-                "SELECT task_id, repetition FROM runs WHERE experiment_id = ?", [experiment_id]
+                "SELECT task_id, repetition FROM runs WHERE experiment_id = ? "
+                "AND status <> 'error'",
+                [experiment_id],
             ).fetchall()
         return {(task_id, repetition) for task_id, repetition in rows}
 

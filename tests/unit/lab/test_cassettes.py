@@ -419,3 +419,54 @@ def test_a_cassette_of_another_format_version_is_refused(tmp_path: Path) -> None
     record(path)
     edit(path, lambda d: d.update(version=99))
     assert "cassette format version 99" in refused(path)
+
+
+# --- what a review found ------------------------------------------------------------------------
+
+
+def test_a_known_secret_never_reaches_the_file_through_headers_or_urls(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    secret = "correct-horse-battery-staple"
+
+    def redirect_with_the_key(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, json={}, headers={"location": f"http://world/next?k={secret}", "x-token": secret}
+        )
+
+    headers = {"x-goog-api-key": secret, "x-session-id": secret, "x-note": f"key={secret}"}
+    record(
+        path,
+        [("GET", f"http://world/kb/search?session={secret}", {}, headers)],
+        handler=redirect_with_the_key,
+        secrets=(secret,),
+    )
+    text = path.read_text(encoding="utf-8")
+    assert secret not in text
+    assert "x-note" in text  # an ordinary header stays, its value scrubbed
+
+
+def test_replay_matches_the_data_classes_and_the_idempotency_key(tmp_path: Path) -> None:
+    po = {**ORDER, "dry_run": False, "idempotency_key": "k" * 16}
+    governed = {"Idempotency-Key": "k" * 16, "X-Data-Classes": "public,internal"}
+    record(tmp_path / "c.yaml", [("POST", PO_URL, po, governed)])
+
+    def replay(headers: dict[str, str]) -> int:
+        player = CassetteTransport(load_cassette(tmp_path / "c.yaml"), "play")
+        return call(player, [("POST", PO_URL, po, headers)])[0].status_code
+
+    assert replay(governed) == 201
+    # Wider data classes, or another key, is another request: it must not replay green.
+    assert replay({**governed, "X-Data-Classes": "public,internal,restricted"}) == 409
+    assert replay({**governed, "Idempotency-Key": "j" * 16}) == 409
+
+
+def test_an_unrecorded_write_shows_at_its_dry_run(tmp_path: Path) -> None:
+    record(tmp_path / "c.yaml", [("POST", MODEL_URL, CHAT, {})])
+    cassette = load_cassette(tmp_path / "c.yaml")
+    player = CassetteTransport(cassette, "play")
+    (answer_,) = call(player, [("POST", PO_URL, {**ORDER, "dry_run": True}, {})])
+    assert answer_.status_code == 409
+    assert "[agentlab: not sent]" in answer_.json()["detail"]
+    (divergence,) = cassette.divergences
+    assert divergence.is_write
+    assert divergence.is_dry_run

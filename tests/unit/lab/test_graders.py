@@ -430,11 +430,17 @@ def test_an_unrecorded_request_fails_the_replay_check_naming_it() -> None:
     )  # fmt: skip
     lookup = mail.model_copy(update={"method": "GET", "path": "/kb/search", "is_write": False})
     unused = mail.model_copy(update={"kind": "unused"})
-    assert check_divergences([unused]).passed
-    found = check_divergences([mail, lookup, unused])
+    # A replay must make every recorded call; a candidate in upgrade mode may make fewer.
+    assert check_divergences([unused], strict=False).passed
+    assert check_divergences([unused]).detail == (
+        'recorded but never made: side effect: POST /mail/send {"to": ["buyer@example.co.jp"]}'
+    )
+    found = check_divergences([mail, lookup, unused], strict=False)
     assert found.detail == (
         'unrecorded side effect: POST /mail/send {"to": ["buyer@example.co.jp"]} (and 1 more)'
     )
+    dry_run = mail.model_copy(update={"is_dry_run": True})
+    assert check_divergences([dry_run]).detail.startswith("unrecorded dry-run of a write: POST")
     assert check_divergences([lookup]).detail == "unrecorded tool request: GET /kb/search " + (
         '{"to": ["buyer@example.co.jp"]}'
     )
