@@ -11,6 +11,7 @@ from typer.core import TyperGroup
 
 from agentlab._version import __version__
 from agentlab.cli import (
+    agentdojo,
     approvals,
     audit,
     compare,
@@ -63,6 +64,7 @@ app.add_typer(world.app, name="world")
 app.add_typer(sim.app, name="sim")
 app.add_typer(audit.app, name="audit")
 app.add_typer(conversations.app, name="conversations")
+app.add_typer(agentdojo.app, name="agentdojo")
 app.command(name="serve")(serve.serve)
 app.add_typer(serve.tokens_app, name="tokens")
 
