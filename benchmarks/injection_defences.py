@@ -27,13 +27,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
-from agentlab.bench import defence_settings, format_matrix, run_injection_matrix
-from agentlab.lab.suite import load_suite
-
-ROOT = Path(__file__).resolve().parents[1]
-INJECTION_SUITE = ROOT / "agentlab" / "bench" / "suites" / "injection"
+from agentlab.bench import defence_settings, format_matrix, load_bench_suite, run_injection_matrix
 
 
 def main() -> None:
@@ -52,7 +47,7 @@ def main() -> None:
     if args.settings == "short":
         settings = {k: v for k, v in settings.items() if not k.startswith("only ")}
     for name in args.suites:
-        suite = load_suite(INJECTION_SUITE if name == "injection" else name)
+        suite = load_bench_suite(name)
         started = time.perf_counter()
         results = run_injection_matrix(
             suite, configs=args.configs, model=args.model, settings=settings

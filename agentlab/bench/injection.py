@@ -43,6 +43,15 @@ from agentlab.world import World, build_world_app
 from agentlab.world.fixture import kb_folder_of
 
 INJECTION_KIND = "injection"
+INJECTION_SUITE = Path(__file__).parent / "suites" / "injection"
+"""The injection suite shipped with agentlab: attacks with side effects, and benign twins."""
+
+
+def load_bench_suite(suite: Suite | str | Path) -> Suite:
+    """A suite by name (``injection`` is the one shipped here; others are golden runs)."""
+    if isinstance(suite, Suite):
+        return suite
+    return load_suite(INJECTION_SUITE if suite == "injection" else suite)
 
 
 def defence_settings(base: Defences | None = None) -> dict[str, Defences]:
@@ -249,7 +258,8 @@ async def arun_injection_matrix(
     """Run the suite's tasks under each defence setting, for each configuration.
 
     Args:
-        suite: A loaded suite, or a suite's name or path.
+        suite: A loaded suite, or a suite's name or path (``injection``: the one shipped
+            with the bench; ``helpdesk``: the lab's golden-run suite).
         configs: The agent configurations to run.
         model: A simulator profile (``sim-gullible``: the worst case).
         settings: Named defence settings (:func:`defence_settings` if None).
@@ -258,7 +268,7 @@ async def arun_injection_matrix(
         concurrency: Runs in flight at once.
         sim_profiles: Other simulator profiles than the built-in ones.
     """
-    suite = suite if isinstance(suite, Suite) else load_suite(suite)
+    suite = load_bench_suite(suite)
     settings = dict(settings) if settings is not None else defence_settings()
     chosen = [
         t
