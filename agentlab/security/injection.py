@@ -109,6 +109,9 @@ SIGNALS: tuple[tuple[str, float, re.Pattern[str]], ...] = (
 """Each signal: its name, its weight, and what it matches."""
 
 _SEGMENT_BREAK = re.compile(r"\n\s*\n|<!--|-->")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z<\[#(])|\n")
+LONG_PARAGRAPH = 400
+"""Paragraphs longer than this are screened sentence by sentence."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,12 @@ class ScreenResult:
 
 
 def segments(text: str) -> list[tuple[int, int]]:
-    """Where ``text`` breaks into paragraphs and HTML comments, as (start, end) spans."""
+    """Where ``text`` breaks into paragraphs and HTML comments, as (start, end) spans.
+
+    A paragraph longer than :data:`LONG_PARAGRAPH` characters (a web page's text, flattened
+    to one line) is cut further into sentences, so a quarantine takes the instruction out
+    and leaves the page.
+    """
     spans, cursor = [], 0
     for match in _SEGMENT_BREAK.finditer(text):
         if match.start() > cursor:
@@ -153,7 +161,17 @@ def segments(text: str) -> list[tuple[int, int]]:
         cursor = match.end()
     if cursor < len(text):
         spans.append((cursor, len(text)))
-    return [(start, end) for start, end in spans if text[start:end].strip()]
+    cut: list[tuple[int, int]] = []
+    for start, end in spans:
+        if end - start <= LONG_PARAGRAPH:
+            cut.append((start, end))
+            continue
+        inner = start
+        for match in _SENTENCE_END.finditer(text, start, end):
+            cut.append((inner, match.start()))
+            inner = match.end()
+        cut.append((inner, end))
+    return [(start, end) for start, end in cut if text[start:end].strip()]
 
 
 def score_segment(text: str) -> tuple[float, tuple[str, ...]]:
@@ -167,11 +185,23 @@ def score_segment(text: str) -> tuple[float, tuple[str, ...]]:
 
 
 def screen(text: str, *, threshold: float = DEFAULT_THRESHOLD) -> ScreenResult:
-    """Score every segment of ``text``; report those at or above ``threshold``."""
+    """Score every segment of ``text``; report those at or above ``threshold``.
+
+    A reported segment longer than a short paragraph starts where its first signal does, so
+    what precedes the instruction in a run-on text (a page's table) is not cut with it.
+    """
     best, findings = 0.0, []
-    for start, end in segments(text):
-        score, signals = score_segment(text[start:end])
+    for segment_start, end in segments(text):
+        score, signals = score_segment(text[segment_start:end])
         best = max(best, score)
+        start = segment_start
+        if score >= threshold and end - start > LONG_PARAGRAPH // 2:
+            first = min(
+                m.start()
+                for _, _, pattern in SIGNALS
+                if (m := pattern.search(text, start, end)) is not None
+            )
+            start = max(text.rfind(" ", start, first) + 1, start)
         if score >= threshold:
             excerpt = " ".join(text[start:end].split())[:200]
             findings.append(InjectionFinding(start, end, score, signals, excerpt))

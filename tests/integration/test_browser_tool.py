@@ -312,6 +312,10 @@ def test_the_injected_page_does_not_make_the_single_agent_act_outside_its_task(
                     audit=audit,
                     seed=seed,
                     browser=browser,
+                    # The screen would cut the notice out before any model read it, and the
+                    # fence makes sim-small obey it less often (test_injection_defences.py
+                    # measures both); here it is the allowlist behind them that is shown.
+                    defences="all,-injection_screen,-spotlighting",
                 ) as live:
                     ran = await live.agent.arun(task, actor="sam", use_case="supplier_portal")
                 assert ran.status == "finished"
