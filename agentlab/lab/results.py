@@ -99,6 +99,12 @@ class RunResult(_Model):
     """Calls the policy refused (counted apart from external calls)."""
     tool_failures: int = 0
     forbidden_effects: int = 0
+    injections_detected: int = 0
+    """Instruction-like content the injection screen found in tool results (docs/security.md)."""
+    dlp_detections: int = 0
+    """Personal or secret data DLP found in the run's arguments, answer or logs."""
+    exfiltrations_blocked: int = 0
+    """Outgoing data or links output inspection stopped."""
     rework: bool = False
     reviews: int = 0
     side_effects: tuple[SideEffectRecord, ...] = ()

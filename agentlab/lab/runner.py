@@ -65,6 +65,7 @@ from agentlab.lab.suite import Suite, Task, load_suite
 from agentlab.llm.sim import build_sim_app
 from agentlab.policy import Policy
 from agentlab.rag import Document, load_corpus
+from agentlab.security.metrics import security_counts
 from agentlab.store import MemoryEventStore, project_run
 from agentlab.tools import ToolRegistry
 from agentlab.world import World, build_world_app
@@ -443,6 +444,7 @@ class _SuiteRunner:
             if task.expect.world is not None:
                 checks.append(_world_unknown(divergences))
         measures = measure(state, self.suite.tool_costs_usd)
+        security = security_counts(events)
         failed = [c for c in checks if not c.passed]
         result = RunResult(
             experiment_id=self.experiment_id,
@@ -471,6 +473,9 @@ class _SuiteRunner:
             blocked_calls=measures.blocked_calls,
             tool_failures=measures.tool_failures,
             forbidden_effects=breaches,
+            injections_detected=security.injections_detected,
+            dlp_detections=security.dlp_detections,
+            exfiltrations_blocked=security.exfiltrations_blocked,
             rework=measures.rework,
             reviews=measures.reviews,
             side_effects=tuple(committed_writes(state)),
