@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from agentlab.lab import load_suite, open_metrics, run_suite
-from agentlab.lab.cassettes import load_cassette
+from agentlab.lab.cassettes import SECRET_PATTERNS, load_cassette
 from agentlab.lab.runner import CASSETTES, cassette_path
 
 pytestmark = pytest.mark.integration
@@ -57,3 +57,15 @@ def test_a_replay_reproduces_the_recording_and_counts_the_security_findings() ->
     injected = next(r for r in run.results if r.task_id == "inj-ticket-driver-comment")
     assert injected.injections_detected >= 1  # the ticket's planted instruction was screened
     assert kpis["injections_detected"] == sum(r.injections_detected for r in run.results)
+
+
+def test_no_shipped_cassette_holds_a_credential() -> None:
+    files = sorted(CASSETTES.rglob("*.yaml"))
+    assert len(files) >= 500
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        for pattern in SECRET_PATTERNS:
+            assert not pattern.search(text), f"{path}: {pattern.pattern}"
+        lowered = text.lower()
+        for header in ("authorization:", "cookie:", "x-api-key:", "api-key:"):
+            assert header not in lowered, f"{path}: {header}"
