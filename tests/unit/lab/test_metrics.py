@@ -225,9 +225,7 @@ def test_a_failed_write_leaves_no_half_run_and_earlier_runs_intact(
 
     monkeypatch.setattr(metrics_store, "_insert", crash_on_events)
     with pytest.raises(RuntimeError, match="disk full"):
-        metrics.record_run(
-            eid, result("b", experiment_id=eid, run_id="run_2"), run_events("run_2")
-        )
+        metrics.record_run(eid, result("b", experiment_id=eid, run_id="run_2"), run_events("run_2"))
 
     assert metrics.finished_runs(eid) == {("a", 0)}
     assert set(metrics.steps(eid)["task_id"]) == {"a"}
