@@ -343,7 +343,7 @@ def _routes() -> APIRouter:
         return EventPage(
             run_id=run_id,
             status=view.status,
-            events=events,
+            events=gateway.masked(events),
             next_after=events[-1].seq if events else after,
             is_finished=view.status in _ENDED,
         )
@@ -393,11 +393,11 @@ def _routes() -> APIRouter:
                 task=state.run.task,
                 tool=entry.step.tool,
                 scope=gateway.tool_scope(entry.step.tool),
-                arguments=entry.step.arguments,
-                preview=entry.dry_run_diff,
+                arguments=gateway.dlp.apply(entry.step.arguments, "logs").value,
+                preview=gateway.dlp.apply(entry.dry_run_diff, "logs").value,
             )
             for state, entry in gateway.pending()
-            if gateway.may_decide(caller, entry.step.tool)
+            if gateway.may_decide(caller, entry.step.tool, requester=state.run.actor)
         ]
 
     @router.post(
@@ -594,7 +594,7 @@ async def _event_stream(
 ) -> AsyncIterator[str]:
     started = last_beat = time.monotonic()
     while True:
-        for event in gateway.store.read(run_id, after_seq=after):  # type: ignore[arg-type]
+        for event in gateway.masked(gateway.store.read(run_id, after_seq=after)):  # type: ignore[arg-type]
             yield f"id: {event.seq}\nevent: {event.kind}\ndata: {event.model_dump_json()}\n\n"
             after = event.seq
         view = _visible_run(gateway, caller, run_id)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -34,7 +34,7 @@ from agentlab.adapters import OpenAIChatModel, open_checkpointer, open_vector_in
 from agentlab.agents import Agent, StopConditions
 from agentlab.core.clock import Clock, SystemClock
 from agentlab.core.errors import InvalidEvent
-from agentlab.core.events import Event, RunFinished
+from agentlab.core.events import Event, RunFinished, RunStarted, StepApproved, StepProposed
 from agentlab.core.ids import IdFactory, RunId, StepId
 from agentlab.core.records import Run
 from agentlab.gateway.auth import (
@@ -54,6 +54,7 @@ from agentlab.ops.slo import SLO
 from agentlab.policy import Policy
 from agentlab.rag import HashingEmbedder, Retriever, load_corpus
 from agentlab.runtime import ApprovalQueue, CallRequest, Executor, run_fallbacks
+from agentlab.security import Dlp
 from agentlab.store import EventStore, RunRecorder, RunState, StepState, project_run
 from agentlab.store.audit import AuditEntry, AuditLog
 from agentlab.store.conversation import ConversationLog
@@ -558,9 +559,44 @@ class Gateway:
         spec = self._tools.get(tool)
         return spec.scope if spec is not None else f"{tool}:unknown"
 
-    def may_decide(self, caller: Caller, tool: str) -> bool:
-        """True when ``caller`` may approve or reject commits of ``tool``."""
-        if not caller.may(APPROVALS_DECIDE):
+    @property
+    def dlp(self) -> Dlp:
+        """DLP with the policy's rules, for what the gateway writes and shows."""
+        if not self.policy.defences.dlp:
+            return Dlp()
+        return Dlp({kind: rule.model_dump() for kind, rule in self.policy.dlp.items()})
+
+    def masked(self, events: Sequence[Event]) -> list[Event]:
+        """``events`` with tool arguments masked by the DLP rules for logs.
+
+        The store keeps what the model proposed (a resumed run needs it); what the API shows
+        people and dashboards is masked like a log.
+        """
+        dlp = self.dlp
+        shown: list[Event] = []
+        for event in events:
+            if isinstance(event, RunStarted):
+                task = dlp.mask_text(event.run.task, "logs")
+                run = event.run.model_copy(update={"task": task})
+                shown.append(event.model_copy(update={"run": run}))
+            elif isinstance(event, StepProposed):
+                arguments = dlp.apply(event.step.arguments, "logs").value
+                step = event.step.model_copy(update={"arguments": arguments})
+                shown.append(event.model_copy(update={"step": step}))
+            elif isinstance(event, StepApproved) and event.edited_arguments is not None:
+                edited = dlp.apply(event.edited_arguments, "logs").value
+                shown.append(event.model_copy(update={"edited_arguments": edited}))
+            else:
+                shown.append(event)
+        return shown
+
+    def may_decide(self, caller: Caller, tool: str, *, requester: str | None = None) -> bool:
+        """True when ``caller`` may approve or reject commits of ``tool``.
+
+        Nobody decides on their own run (``requester``): two-phase commit needs a second
+        person.
+        """
+        if not caller.may(APPROVALS_DECIDE) or caller.actor == requester:
             return False
         actor = self.policy.actors.get(caller.actor)
         granted = caller.scopes | frozenset(actor.scopes if actor else ())
@@ -596,7 +632,13 @@ class Gateway:
             )
         state, entry = found
         tool = entry.step.tool
-        if not self.may_decide(caller, tool):
+        if caller.actor == state.run.actor:
+            raise forbidden(
+                f"{caller.actor!r} asked for run {state.run.run_id}, so may not decide its "
+                "commits: two-phase commit needs a second person",
+                hint="ask a reviewer who holds the scope; nothing was recorded",
+            )
+        if not self.may_decide(caller, tool, requester=state.run.actor):
             raise forbidden(
                 f"{caller.actor!r} may not decide commits of {tool} (needs "
                 f"{APPROVALS_DECIDE} and {self.tool_scope(tool)})",
@@ -643,10 +685,14 @@ class Gateway:
                 actor=state.run.actor,
                 decision=verb,
                 tool=tool,
-                arguments=spec.audit_view(arguments) if spec is not None else None,
+                arguments=self.dlp.apply(spec.audit_view(arguments), "logs").value
+                if spec is not None
+                else None,
                 approval=f"human:{caller.actor}",
                 idempotency_key=entry.step.idempotency_key,
-                reason=f"{reason} (through the gateway, token {caller.token_name})".lstrip(),
+                reason=self.dlp.mask_text(
+                    f"{reason} (through the gateway, token {caller.token_name})".lstrip(), "logs"
+                ),
             )
         )
         self._spawn(self._resume(run_id, reason=f"{verb} by {caller.actor} through the gateway"))

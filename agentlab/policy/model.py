@@ -179,8 +179,9 @@ class DlpRule(_Model):
 
     answer: DlpAction = "allow"
     """The final answer the requester reads; ``block`` withholds the whole answer."""
-    tool_arguments: DlpAction = "allow"
-    """What a tool sends to its system; ``block`` refuses the call as a policy block."""
+    tool_arguments: Literal["allow", "block"] = "allow"
+    """What a tool sends to its system; ``block`` refuses the call as a policy block. (No
+    ``mask``: a tool given a masked value would act on it, e.g. mail a placeholder.)"""
     tool_results: DlpAction = "allow"
     """What a system answered, before a model reads it or an event records it."""
     logs: DlpAction = "allow"

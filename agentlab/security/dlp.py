@@ -148,7 +148,7 @@ _CARD = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])")
 _MY_NUMBER = re.compile(r"(?<![\w-])\d{4}[ -]?\d{4}[ -]?\d{4}(?![\w-])")
 _SSN = re.compile(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])")
 _API_KEY = re.compile(
-    r"(?<![\w-])(?:sk-(?:[A-Za-z0-9]+-)*[A-Za-z0-9_]{20,}"
+    r"(?<![\w-])(?:sk-[A-Za-z0-9_-]{20,}"  # sk-proj-..., sk-ant-api03-...: dashes inside
     r"|gh[pousr]_[A-Za-z0-9]{30,}"
     r"|github_pat_[A-Za-z0-9_]{30,}"
     r"|xox[abposr]-[A-Za-z0-9-]{10,}"

@@ -46,6 +46,10 @@ TOKENS = TokenBook(
         # a helpdesk agent: may decide approvals, but holds no erp:write
         record("bob", "bob", "runs:submit", "runs:read", "approvals:decide"),
         record("reader", "alice", "runs:read"),
+        # alice again, with a token that may decide ERP commits: still not on her own runs
+        record(
+            "alice-decides", "alice", "runs:submit", "runs:read", "approvals:decide", "erp:write"
+        ),
     )
 )
 
@@ -191,6 +195,35 @@ def test_a_run_waits_for_approval_is_approved_through_the_api_and_commits_once()
             'agentlab_runs_total{config="single",model="sim-large",status="succeeded",' in metrics
         )
         assert 'agentlab_tool_calls_total{outcome="ok",tool="create_purchase_order"} 1.0' in metrics
+
+
+def test_nobody_approves_a_commit_of_their_own_run() -> None:
+    with gateway() as gw, gw.client("alice-decides") as alice, gw.client("rita") as rita:
+        started = alice.post("/runs", json={"task": LAPTOPS, "use_case": "procurement"})
+        run_id = started.json()["run_id"]
+        waiting = wait_for(alice, run_id, "awaiting_approval")
+        [step] = [s for s in waiting["steps"] if s["is_waiting"]]
+        assert alice.get("/approvals").json() == []  # her own run is not hers to decide
+        refused = alice.post(f"/approvals/{step['step_id']}/approve", json={"reason": "mine"})
+        assert refused.status_code == 403
+        assert "second person" in refused.json()["message"]
+        assert "step_approved" not in gw.kinds(run_id)
+        assert gw.diff() == {}
+        assert [p["run_id"] for p in rita.get("/approvals").json()] == [run_id]
+
+
+def test_what_the_api_shows_of_a_run_is_masked_like_a_log() -> None:
+    card = "4111 1111 1111 1111"  # Luhn-valid
+    task = f"Open a ticket: my corporate card {card} was declined at the canteen."
+    with gateway() as gw, gw.client("bob") as bob:
+        started = bob.post("/runs", json={"task": task, "use_case": "helpdesk"})
+        run_id = started.json()["run_id"]
+        wait_for(bob, run_id, "succeeded", "failed", "awaiting_approval")
+        page = bob.get(f"/runs/{run_id}/events").text
+        proposed = [e for e in gw.store.read(run_id) if e.kind == "step_proposed"]
+        assert proposed, "the agent proposed no tool call"
+        assert card not in page
+        assert "[masked:card_number]" in page
 
 
 def test_without_the_scope_a_caller_gets_403_and_nothing_happens() -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
 from agentlab.core.tokens import sign_token
+from agentlab.policy import default_policy
+from agentlab.policy.model import DlpRule
 from agentlab.security.dlp import (
     KINDS,
     Dlp,
@@ -103,6 +106,24 @@ def test_us_ssns_are_found_outside_the_ranges_never_issued() -> None:
 )
 def test_keys_and_tokens_are_found(text: str, kind: str) -> None:
     assert kinds(text) == [kind]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "sk-proj-Abc123Def456Ghi789-abcDEF_ghiJKL-mnop",  # dashes and underscores inside
+        "sk-ant-api03-AbCdEfGhIjKlMnOpQrSt-uvwx_yz0123",
+    ],
+)
+def test_a_realistically_shaped_key_is_masked_to_its_last_character(key: str) -> None:
+    dlp = Dlp({kind: rule.model_dump() for kind, rule in default_policy().dlp.items()})
+    assert dlp.mask_text(f"key {key} end", "logs") == "key [masked:api_key] end"
+
+
+def test_mask_is_refused_for_tool_arguments_when_the_policy_loads() -> None:
+    # A tool given a masked value would act on it (mail a placeholder): block or allow only.
+    with pytest.raises(ValidationError, match="tool_arguments"):
+        DlpRule(tool_arguments="mask")  # type: ignore[arg-type]
 
 
 def test_the_vaults_own_tokens_are_found() -> None:
