@@ -54,6 +54,7 @@ from agentlab.ops.slo import SLO
 from agentlab.policy import Policy
 from agentlab.rag import HashingEmbedder, Retriever, load_corpus
 from agentlab.runtime import ApprovalQueue, CallRequest, Executor, run_fallbacks
+from agentlab.runtime.executor import policy_dlp
 from agentlab.security import Dlp
 from agentlab.store import EventStore, RunRecorder, RunState, StepState, project_run
 from agentlab.store.audit import AuditEntry, AuditLog
@@ -562,9 +563,7 @@ class Gateway:
     @property
     def dlp(self) -> Dlp:
         """DLP with the policy's rules, for what the gateway writes and shows."""
-        if not self.policy.defences.dlp:
-            return Dlp()
-        return Dlp({kind: rule.model_dump() for kind, rule in self.policy.dlp.items()})
+        return policy_dlp(self.policy)
 
     def masked(self, events: Sequence[Event]) -> list[Event]:
         """``events`` with tool arguments masked by the DLP rules for logs.

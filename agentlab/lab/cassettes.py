@@ -211,19 +211,15 @@ def load_cassette(path: Path) -> Cassette:
         try:
             _WireInteraction.model_validate(interaction)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
             raise CassetteError(
-                f"{path}: interaction {index}: {where}: {first['msg']}",
+                f"{path}: interaction {index}: {_first_error(exc)}",
                 hint="re-record the cassette rather than editing it by hand",
             ) from None
     try:
         meta = CassetteMeta.model_validate((data.get("metadata") or {}).get("agentlab"))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
         raise CassetteError(
-            f"{path}: metadata.agentlab.{where}: {first['msg']}",
+            f"{path}: metadata.agentlab.{_first_error(exc)}",
             hint="cassettes are written by agentlab's recorder; re-record this one",
         ) from None
     interactions = []
@@ -234,7 +230,10 @@ def load_cassette(path: Path) -> Cassette:
     return Cassette(path, interactions, meta)
 
 
-MODEL_HOSTS = ("simulator",)
+def _first_error(exc: ValidationError) -> str:
+    """``field.path: message`` of a validation's first error."""
+    first = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
 
 
 def _target_of(uri: str) -> Target:

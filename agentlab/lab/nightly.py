@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from agentlab.lab.compare import Comparison, Regression, compare, regressions
+from agentlab.lab.compare import Comparison, Regression, TaskDiff, compare, regressions
 from agentlab.lab.metrics import MetricsStore
 from agentlab.lab.results import Mode, RunResult
 from agentlab.lab.runner import CASSETTES, OnResult, SuiteRun, run_suite
@@ -135,17 +135,10 @@ def _divergences(
             continue
         named.add(r.task_id)
         extra.append(
-            Regression(
-                kind="task",
-                name=r.task_id,
-                suite=r.suite,
-                config=r.config,
-                model=r.model,
-                baseline=None,
-                current=0.0,
+            _broken_task(
+                r,
                 limit="a replay makes exactly the recorded calls",
-                message=f"{r.suite}/{r.config}/{r.model}: task {r.task_id} left its "
-                f"recording: {diverged[0].detail}",
+                why=f"left its recording: {diverged[0].detail}",
                 task=comparison.task(r.task_id),
             )
         )
@@ -155,20 +148,29 @@ def _divergences(
 def _errors(results: Sequence[RunResult]) -> list[Regression]:
     """Runs that could not be carried out (a missing or broken cassette): always regressions."""
     return [
-        Regression(
-            kind="task",
-            name=r.task_id,
-            suite=r.suite,
-            config=r.config,
-            model=r.model,
-            baseline=None,
-            current=0.0,
-            limit="every run must be carried out",
-            message=f"{r.suite}/{r.config}/{r.model}: task {r.task_id} could not run: {r.error}",
-        )
+        _broken_task(r, limit="every run must be carried out", why=f"could not run: {r.error}")
         for r in results
         if r.error is not None
     ]
+
+
+def _broken_task(
+    result: RunResult, *, limit: str, why: str, task: TaskDiff | None = None
+) -> Regression:
+    """A task regression that no threshold needs to judge: it broke outright."""
+    where = f"{result.suite}/{result.config}/{result.model}"
+    return Regression(
+        kind="task",
+        name=result.task_id,
+        suite=result.suite,
+        config=result.config,
+        model=result.model,
+        baseline=None,
+        current=0.0,
+        limit=limit,
+        message=f"{where}: task {result.task_id} {why}",
+        task=task,
+    )
 
 
 def slo_kpis(row: Mapping[str, Any]) -> dict[str, float]:

@@ -66,7 +66,7 @@ from agentlab.llm.sim import build_sim_app
 from agentlab.policy import Policy
 from agentlab.rag import Document, load_corpus
 from agentlab.security.metrics import security_counts
-from agentlab.store import MemoryEventStore, project_run
+from agentlab.store import MemoryEventStore, RunState, project_run
 from agentlab.tools import ToolRegistry
 from agentlab.world import World, build_world_app
 from agentlab.world.fixture import kb_folder_of
@@ -416,12 +416,12 @@ class _SuiteRunner:
             except AgentlabError as exc:
                 error = exc
             diff_response = await world_http.get("/_world/diff")
-            judged = await self._judge(task, store, model_http, cassette, repetition)
-        run_ids = store.run_ids()
-        if not run_ids:
-            raise error or ConfigError(f"task {task.id}: the agent recorded no run")
-        events = store.read(run_ids[0])
-        state = project_run(events)
+            run_ids = store.run_ids()
+            if not run_ids:
+                raise error or ConfigError(f"task {task.id}: the agent recorded no run")
+            events = store.read(run_ids[0])
+            state = project_run(events)
+            judged = await self._judge(task, state, model_http, cassette, repetition)
         diff = _diff_of(diff_response, cassette.path)
         divergences = list(cassette.divergences)
         if mode != "record":
@@ -447,14 +447,7 @@ class _SuiteRunner:
         security = security_counts(events)
         failed = [c for c in checks if not c.passed]
         result = RunResult(
-            experiment_id=self.experiment_id,
-            suite=self.suite.name,
-            config=self.spec.config,
-            model=self.spec.model,
-            mode=mode,
-            task_id=task.id,
-            kind=task.kind,
-            repetition=repetition,
+            **self._identity(task, repetition),
             run_id=state.run.run_id,
             status=state.status,
             answer=state.answer,
@@ -511,7 +504,7 @@ class _SuiteRunner:
     async def _judge(
         self,
         task: Task,
-        store: MemoryEventStore,
+        state: RunState,
         model_http: httpx.AsyncClient,
         cassette: Cassette,
         repetition: int,
@@ -523,10 +516,8 @@ class _SuiteRunner:
         even when the run's model is a real endpoint.
         """
         judge = self.suite.judge
-        run_ids = store.run_ids()
-        if judge is None or not judge.applies_to(task) or not run_ids:
+        if judge is None or not judge.applies_to(task):
             return None
-        state = project_run(store.read(run_ids[0]))
         sim_judge = judge.model.startswith(SIM_PREFIX)
         async with contextlib.AsyncExitStack() as stack:
             http = model_http
@@ -584,17 +575,23 @@ class _SuiteRunner:
             outcome=json.loads(result.model_dump_json(include=set(RECORDED_FIELDS))),
         )
 
+    def _identity(self, task: Task, repetition: int) -> dict[str, Any]:
+        """The fields that say which run of which experiment a result is."""
+        return {
+            "experiment_id": self.experiment_id,
+            "suite": self.suite.name,
+            "config": self.spec.config,
+            "model": self.spec.model,
+            "mode": self.spec.mode,
+            "task_id": task.id,
+            "kind": task.kind,
+            "repetition": repetition,
+        }
+
     def _error(self, task: Task, repetition: int, exc: Exception) -> RunResult:
         message = str(exc)
         return RunResult(
-            experiment_id=self.experiment_id,
-            suite=self.suite.name,
-            config=self.spec.config,
-            model=self.spec.model,
-            mode=self.spec.mode,
-            task_id=task.id,
-            kind=task.kind,
-            repetition=repetition,
+            **self._identity(task, repetition),
             status="error",
             success=False,
             checks=(CheckResult(name="error", passed=False, detail=message),),

@@ -131,6 +131,14 @@ UNPARSED_ARGUMENTS = "_unparsed_arguments"
 """The one argument of a step whose arguments were not a JSON object: the model's text."""
 
 
+def policy_dlp(policy: Policy, known_secrets: Iterable[str] = ()) -> Dlp:
+    """DLP with ``policy``'s rules, or none when its ``dlp`` defence is off."""
+    if not policy.defences.dlp:
+        return Dlp()
+    rules = {kind: rule.model_dump() for kind, rule in policy.dlp.items()}
+    return Dlp(rules, known_secrets)
+
+
 class Executor:
     """Runs tool calls under policy, with dry-run, approval, idempotency, caps and retries.
 
@@ -191,10 +199,7 @@ class Executor:
     @property
     def dlp(self) -> Dlp:
         """DLP with the policy's rules (none when the ``dlp`` defence is off)."""
-        if not self.policy.defences.dlp:
-            return Dlp()
-        rules = {kind: rule.model_dump() for kind, rule in self.policy.dlp.items()}
-        return Dlp(rules, self.known_secrets)
+        return policy_dlp(self.policy, self.known_secrets)
 
     def _system_written_by(self, tool: str) -> str | None:
         spec = self.tools.get(tool)
