@@ -19,6 +19,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbformat import NotebookNode
 
+from tests.notebooks.strip import leftovers, main
+
 ROOT = Path(__file__).parents[2]
 FOLDER = ROOT / "notebooks"
 NOTEBOOKS = sorted(FOLDER.glob("[0-9][0-9]_*.ipynb"))
@@ -84,10 +86,32 @@ def test_the_five_notebooks_are_here() -> None:
 def test_committed_notebooks_carry_no_outputs(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert code
-    assert [i for i, c in enumerate(code) if c.outputs] == []
-    assert [i for i, c in enumerate(code) if c.execution_count is not None] == []
+    assert [c for c in nb.cells if c.cell_type == "code"]
+    assert leftovers(nb) == [], f"strip it: .venv/bin/python -m tests.notebooks.strip {path}"
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_strip_leaves_only_the_source_and_the_tags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# a"), nbformat.v4.new_code_cell("print(1)")]
+    nb.cells[1].metadata["tags"] = ["key"]
+    execute(nb, tmp_path, monkeypatch)
+    assert leftovers(nb) == [
+        "cell 1: outputs",
+        "cell 1: execution_count",
+        "cell 1: metadata execution",
+    ]
+    path = tmp_path / "run.ipynb"
+    nbformat.write(nb, path)
+
+    assert main([str(path)]) == 0
+
+    stripped = nbformat.read(path, as_version=4)
+    assert leftovers(stripped) == []
+    assert stripped.cells[1].source == "print(1)"
+    assert stripped.cells[1].metadata == {"tags": ["key"]}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
