@@ -10,8 +10,9 @@
   diff (a :class:`Divergence`).
 
 Runs go concurrently (``concurrency`` at a time), each with its own world, store, clients and
-cassette. With a metrics store, each finished run is written at once, so an interrupted suite
-resumes where it stopped.
+cassette. With a metrics store, finished runs are written a batch at a time (and whatever is
+held when the suite stops), so an interrupted suite resumes where it stopped.
+:mod:`agentlab.lab.parallel` spreads several suites x configurations x models over processes.
 """
 
 from __future__ import annotations

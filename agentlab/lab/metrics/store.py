@@ -214,6 +214,55 @@ class MetricsStore:
             for table, columns in _RUN_TABLES.items():
                 _insert(conn, table, columns, rows[table])
 
+    def absorb(self, path: str | Path) -> None:
+        """Copy every experiment and run of another metrics file into this one.
+
+        Parallel replays write to a file per process and are absorbed when done; the copy
+        is one transaction, by column name (an older file's migrated columns sit in another
+        order). An experiment id this store already holds is an error, and nothing is copied.
+
+        Raises:
+            StoreError: the file cannot be read, or it holds an experiment this store has.
+        """
+        with self._locked() as conn:
+            try:
+                quoted = str(Path(path)).replace("'", "''")
+                conn.execute(f"ATTACH '{quoted}' AS absorbed (READ_ONLY)")
+            except duckdb.Error as exc:
+                raise StoreError(f"{self.url}: cannot read {path}: {exc}") from None
+            try:
+                clash = conn.execute(
+                    "SELECT experiment_id FROM absorbed.experiments "
+                    "WHERE experiment_id IN (SELECT experiment_id FROM experiments)"
+                ).fetchall()
+                if clash:
+                    raise StoreError(
+                        f"{self.url} already holds experiment {clash[0][0]!r} of {path}",
+                        hint="each parallel replay writes new experiments; absorb a file once",
+                    )
+                conn.begin()
+                try:
+                    for table in TABLES:
+                        columns = ", ".join(
+                            f'"{name}"'
+                            for (name,) in conn.execute(
+                                "SELECT column_name FROM information_schema.columns "
+                                "WHERE table_catalog = 'absorbed' AND table_name = ? "
+                                "ORDER BY ordinal_position",
+                                [table],
+                            ).fetchall()
+                        )
+                        conn.execute(
+                            f"INSERT INTO {table} ({columns}) "
+                            f"SELECT {columns} FROM absorbed.{table}"
+                        )
+                except BaseException:
+                    conn.rollback()
+                    raise
+                conn.commit()
+            finally:
+                conn.execute("DETACH absorbed")
+
     def finish_experiment(self, experiment_id: str) -> Experiment:
         """Mark an experiment finished now, and return it.
 
