@@ -39,16 +39,52 @@ CONFIGURATIONS = (
 PLOTLY = "application/vnd.plotly.v1+json"
 
 
+OFFLINE = """
+import ipaddress, socket
+
+_connect = socket.socket.connect
+
+def _is_local(host):
+    try:
+        return host in ("localhost", "") or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+def _local_only(self, address):
+    if isinstance(address, tuple) and not _is_local(str(address[0])):
+        raise OSError(f"the notebook tried to reach {address!r}; notebooks run offline")
+    return _connect(self, address)
+
+socket.socket.connect = _local_only
+"""
+"""Run first in the kernel (not saved in the notebook): the conftest's network guard."""
+
+
 def execute(nb: NotebookNode, home: Path, monkeypatch: pytest.MonkeyPatch) -> NotebookNode:
+    """Run every cell of ``nb`` in a fresh kernel, offline, after the network guard."""
     monkeypatch.setenv("AGENTLAB_HOME", str(home))  # the kernel inherits it
+    nb.cells.insert(0, nbformat.v4.new_code_cell(OFFLINE))
     client = NotebookClient(
         nb,
         timeout=300,
         kernel_name="python3",
         resources={"metadata": {"path": str(FOLDER)}},
     )
-    client.execute()
+    try:
+        client.execute()
+    finally:
+        nb.cells.pop(0)
     return nb
+
+
+def test_the_kernel_cannot_reach_the_network(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nb = nbformat.v4.new_notebook()
+    reach = "import socket\nsocket.create_connection(('192.0.2.1', 80), timeout=5)"
+    nb.cells = [nbformat.v4.new_code_cell(reach)]
+    with pytest.raises(CellExecutionError, match="notebooks run offline"):
+        execute(nb, tmp_path, monkeypatch)
 
 
 def tagged(nb: NotebookNode, tag: str) -> NotebookNode:
