@@ -313,7 +313,7 @@ def main() -> None:
     )
     parser.add_argument("--model", default="sim-large")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=120)
     held = True
     for use_budget, factor in ((True, args.time_scale), (False, args.caps_time_scale)):
         if args.scenario != "both" and (args.scenario == "budget") != use_budget:

@@ -126,7 +126,7 @@ def main() -> None:
     for label, arguments in measurements:
         result, rss_mb, seconds = measure_child(arguments)
         table.add_row(label, str(result["runs"]), f"{seconds:.1f}", f"{rss_mb:.0f}")
-    Console().print(table)
+    Console(width=120).print(table)
 
 
 if __name__ == "__main__":

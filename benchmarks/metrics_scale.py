@@ -209,7 +209,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=120)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "lab.duckdb"
         fill_s = fill(

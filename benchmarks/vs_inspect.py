@@ -37,9 +37,10 @@ os.environ.pop("INSPECT_TELEMETRY", None)
 import argparse
 import json
 import socket
+import statistics
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -408,7 +409,7 @@ def agentlab_run(
     recordings: list[Recorded], rounds: int, folder: Path, concurrency: int = 4
 ) -> tuple[int, float, float]:
     """Runs, seconds and success rate of ``rounds`` replays of the same tasks."""
-    suite = load_suite("helpdesk")
+    suite = load_suite("helpdesk")  # outside the time, as inspect-ai's Task is built before
     ids = [r.task_id for r in recordings]
     runs, succeeded = 0, 0
     began = time.perf_counter()
@@ -463,6 +464,7 @@ TOOL_NAMES = frozenset(make.__name__ for make in TOOLS)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="epochs / replays of the tasks")
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes; medians shown")
     parser.add_argument("--max-tool-calls", type=int, default=2)
     parser.add_argument(
         "--max-samples", type=int, default=50, help="inspect-ai's samples at once, tuned row"
@@ -471,41 +473,58 @@ def main() -> None:
     args = parser.parse_args()
     recordings = load_recordings(args.max_tool_calls)
     calls = sum(len(t.get("tool_calls") or []) for r in recordings for t in r.turns)
-    rows: list[tuple[str, int, float, float]] = []
-    with tempfile.TemporaryDirectory() as folder, no_network() as tried:
-        # two untimed samples each first: imports, registries, compiled graphs
-        inspect_run(recordings[:2], 1, folder)
-        agentlab_run(recordings[:2], 1, Path(folder) / "warm-up")
+    harnesses: list[tuple[str, Callable[[str], tuple[int, float, float]]]] = [
+        (
+            "inspect-ai, default max_samples",
+            lambda folder: inspect_run(recordings, args.rounds, folder),
+        ),
+        (
+            f"inspect-ai, max_samples={args.max_samples}",
+            lambda folder: inspect_run(recordings, args.rounds, folder, args.max_samples),
+        ),
+        (
+            f"agentlab replay, concurrency {args.concurrency}",
+            lambda folder: agentlab_run(recordings, args.rounds, Path(folder), args.concurrency),
+        ),
+    ]
+    passes: dict[str, list[tuple[int, float, float]]] = {label: [] for label, _ in harnesses}
+    with no_network() as tried:
+        with tempfile.TemporaryDirectory() as folder:
+            # two untimed samples each first: imports, registries, compiled graphs
+            inspect_run(recordings[:2], 1, folder)
+            agentlab_run(recordings[:2], 1, Path(folder))
         TOOL_CALLS.update(answered=0, unrecorded=0)
-        for label, max_samples in (
-            ("inspect-ai, default max_samples", None),
-            (f"inspect-ai, max_samples={args.max_samples}", args.max_samples),
-        ):
-            rows.append((label, *inspect_run(recordings, args.rounds, folder, max_samples)))
-        rows.append(
-            (
-                f"agentlab replay, concurrency {args.concurrency}",
-                *agentlab_run(recordings, args.rounds, Path(folder), args.concurrency),
-            )
-        )
+        for _ in range(args.repeats):  # interleaved, so a busy spell hits every harness
+            for label, run in harnesses:
+                with tempfile.TemporaryDirectory() as folder:
+                    passes[label].append(run(folder))
     table = Table(
         title=(
             f"{len(recordings)} helpdesk tasks ({calls} tool calls), {args.rounds} rounds, "
-            f"{CONFIG}/{MODEL} recordings, one process"
+            f"{CONFIG}/{MODEL} recordings, one process, median of {args.repeats}"
         )
     )
-    for column in ("harness", "samples", "seconds", "samples/s", "scored correct"):
+    for column in ("harness", "samples", "seconds", "samples/s", "range", "scored correct"):
         table.add_column(column, justify="right")
-    for label, samples, seconds, correct in rows:
+    rates: dict[str, float] = {}
+    for label, results in passes.items():
+        samples, _, correct = results[0]
+        per_second = [n / seconds for n, seconds, _ in results]
+        rates[label] = statistics.median(per_second)
         table.add_row(
-            label, str(samples), f"{seconds:.2f}", f"{samples / seconds:.1f}", f"{correct:.0%}"
+            label,
+            str(samples),
+            f"{statistics.median(seconds for _, seconds, _ in results):.2f}",
+            f"{rates[label]:.1f}",
+            f"{min(per_second):.1f}-{max(per_second):.1f}",
+            f"{correct:.0%}",
         )
-    best_inspect = max(samples / seconds for _, samples, seconds, _ in rows[:2])
-    agentlab_rate = rows[2][1] / rows[2][2]
+    labels = list(rates)
+    best_inspect = max(rates[labels[0]], rates[labels[1]])
     table.add_row(
-        "agentlab / faster inspect-ai", "", "", f"{agentlab_rate / best_inspect:.2f}x", ""
+        "agentlab / faster inspect-ai", "", "", f"{rates[labels[2]] / best_inspect:.2f}x", "", ""
     )
-    console = Console()
+    console = Console(width=120)
     console.print(table)
     console.print(
         f"inspect-ai tool calls answered from the recordings: {TOOL_CALLS['answered']} "
