@@ -103,7 +103,8 @@ def run_timeline(
 
     ``start_s`` and ``end_s`` are seconds since the run started on the run's own clock (in a
     replay, the recorded latencies): a model call or a commit spans its latency and ends at
-    its event, every other event is a point. Columns: :data:`TIMELINE_COLUMNS`.
+    its event, every other event is a point. ``step_id`` and ``tool`` are empty for events
+    about no step. Columns: :data:`TIMELINE_COLUMNS`.
     """
     return timeline_frame(run_events(metrics, run_id, experiment_id))
 
@@ -124,8 +125,8 @@ def timeline_frame(events: Sequence[Event]) -> pd.DataFrame:
                 "seq": event.seq,
                 "lane": _lane(event),
                 "kind": event.kind,
-                "step_id": step_id,
-                "tool": tools.get(step_id) if step_id else None,
+                "step_id": step_id or "",
+                "tool": tools.get(step_id, "") if step_id else "",
                 "start_s": max(0.0, end_s - span_ms / 1000),
                 "end_s": end_s,
                 "duration_s": span_ms / 1000,
@@ -177,12 +178,12 @@ def audit_trail(
             {
                 "seq": event.seq,
                 "at": event.at,
-                "step_id": step_id,
+                "step_id": step_id or "",
                 "actor": actor,
                 "decision": decision,
-                "tool": tools.get(step_id) if step_id else None,
-                "approval": approval,
-                "idempotency_key": keys.get(step_id) if step_id else None,
+                "tool": tools.get(step_id, "") if step_id else "",
+                "approval": approval or "",
+                "idempotency_key": (keys.get(step_id) or "") if step_id else "",
                 "detail": describe(event),
             }
         )

@@ -393,7 +393,7 @@ def safety_figure(safety: pd.DataFrame) -> go.Figure:
         )
     runs = rows["runs"].astype(float).replace(0, math.nan)
     for values, label, color in (
-        (rows["success_rate"].astype(float), "success rate", "#2e86c1"),
+        (rows["success_rate"].astype(float), "success rate", "#34495e"),
         (rows["idle_runs"].astype(float) / runs, "runs with no tool call", "#7f8c8d"),
     ):
         figure.add_trace(

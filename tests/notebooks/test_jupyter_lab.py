@@ -1,15 +1,19 @@
 """The README's ``.venv/bin/jupyter lab notebooks/``: the server starts, lists the five
-notebooks, and opens a notebook with this environment's kernel, which becomes ready.
+notebooks, opens a notebook with this environment's kernel, and in Debian's Chromium runs the
+quick start to the end with its plotly figure drawn.
 
 JupyterLab runs as a real subprocess on a free local port, with its configuration, runtime
-and workspace folders in the test's temporary folder, and is driven over its REST API. As
-root (a container) it is started with ``--allow-root``, as the README says.
+and workspace folders in a temporary folder, driven over its REST API and, for the browser
+test, through its own commands (``expose_app_in_browser`` makes them reachable from the page;
+nothing else differs from the README's command). As root (a container) it is started with
+``--allow-root``, as the README says. The browser may reach the local server only.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -21,8 +25,11 @@ from pathlib import Path
 import httpx
 import pytest
 import websocket
+from playwright.sync_api import Route, expect, sync_playwright
 
 ROOT = Path(__file__).parents[2]
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT = ROOT / "reports" / "notebook-01_quickstart.png"
 COMMAND = ".venv/bin/jupyter lab notebooks/"
 """The command the README gives."""
 JUPYTER = Path(sys.prefix) / "bin" / "jupyter"
@@ -42,10 +49,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[httpx.Client]:
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """``jupyter lab notebooks/`` from the repository's root, as the README says."""
     assert COMMAND in (ROOT / "README.md").read_text(encoding="utf-8")
+    tmp_path = tmp_path_factory.mktemp("jupyter")
     port = free_port()
     env = {
         **os.environ,
@@ -59,6 +67,7 @@ def lab(tmp_path: Path) -> Iterator[httpx.Client]:
         [
             str(JUPYTER), "lab", "notebooks/", "--no-browser", "--ip=127.0.0.1",
             f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}",
+            "--LabApp.expose_app_in_browser=True",
             *(["--allow-root"] if os.geteuid() == 0 else []),
         ],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -163,3 +172,55 @@ def run_cell(lab: httpx.Client, kernel_id: str, code: str) -> str:
         return "".join(printed)
     finally:
         ws.close()
+
+
+KERNEL_IDLE = (
+    "() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel?.status"
+    " === 'idle'"
+)
+
+EXECUTION_COUNTS = """() => {
+    const cells = window.jupyterapp.shell.currentWidget.content.model.cells;
+    const counts = [];
+    for (let i = 0; i < cells.length; i++) {
+        const cell = cells.get(i);
+        if (cell.type === "code") counts.push(cell.executionCount);
+    }
+    return counts;
+}"""
+
+
+def test_the_quickstart_runs_in_jupyterlab_and_draws_its_figure(lab: httpx.Client) -> None:
+    problems: list[str] = []
+
+    def refuse(route: Route) -> None:
+        problems.append(f"fetched {route.request.url}")
+        route.abort()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            context.route(re.compile(r"^(https?|wss?)://(?!127\.0\.0\.1[:/])"), refuse)
+            page = context.new_page()
+            page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+            page.goto(f"{lab.base_url}/lab/tree/{NOTEBOOKS[0]}?token={TOKEN}")
+            page.wait_for_function(KERNEL_IDLE, timeout=90_000)
+
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+            figure = page.locator(".jp-OutputArea .js-plotly-plot")
+            expect(figure).to_have_count(1, timeout=180_000)
+            expect(figure.locator(".barlayer .trace").first).to_be_attached()
+            page.wait_for_function(KERNEL_IDLE, timeout=180_000)
+            # every code cell ran, in order (read from the notebook's model: JupyterLab draws
+            # only the cells in view)
+            counts = page.evaluate(EXECUTION_COUNTS)
+            assert counts == list(range(counts[0], counts[0] + len(counts))), counts
+            errors = page.locator('[data-mime-type="application/vnd.jupyter.error"]')
+            expect(errors).to_have_count(0)
+            figure.scroll_into_view_if_needed()
+            page.screenshot(path=SCREENSHOT)
+        finally:
+            browser.close()
+    assert problems == []
