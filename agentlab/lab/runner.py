@@ -18,6 +18,7 @@ held when the suite stops), so an interrupted suite resumes where it stopped.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import hashlib
 import json
@@ -171,8 +172,17 @@ def cassette_path(
 
 
 def run_suite(suite: Suite | str | Path, **options: Any) -> SuiteRun:
-    """:func:`arun_suite` for code that is not async (scripts, the CLI)."""
-    return asyncio.run(arun_suite(suite, **options))
+    """:func:`arun_suite` for code that is not async (scripts, the CLI, a notebook's cell).
+
+    Where an event loop is already running (Jupyter runs one), the suite runs on a loop of
+    its own in a helper thread, and this call waits for it.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(arun_suite(suite, **options))
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="agentlab-suite") as pool:
+        return pool.submit(asyncio.run, arun_suite(suite, **options)).result()
 
 
 async def arun_suite(
