@@ -50,10 +50,19 @@ class AgentlabError(Exception):
             text += f"\n  hint: {hint}"
         super().__init__(text)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt from its parts, so an error raised in a worker process reads the same
+        # in the caller (the default would pass the formatted text as the message).
+        return (_rebuild, (type(self), self.message, self.hint))
+
     @classmethod
     def docs_page(cls) -> str:
         """Path of the page that explains this error, relative to the repository root."""
         return f"docs/errors/{cls.code}.md"
+
+
+def _rebuild(kind: type[AgentlabError], message: str, hint: str | None) -> AgentlabError:
+    return kind(message, hint=hint)
 
 
 class ConfigError(AgentlabError):

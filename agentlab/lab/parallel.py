@@ -100,6 +100,7 @@ def run_jobs(
     progress: Any = _SPAWN.Queue()
     relay = _Relay(progress, on_result)
     results: dict[int, SuiteRun] = {}
+    failed: list[tuple[list[SuiteJob], BaseException]] = []
     with tempfile.TemporaryDirectory(prefix="agentlab-parallel-") as folder:
         relay.start()
         try:
@@ -109,22 +110,47 @@ def run_jobs(
                 initializer=_start_worker,
                 initargs=(progress,),
             ) as pool:
-                futures = [
-                    (path, pool.submit(_worker, share, path, common))
-                    for path, share in (
-                        (Path(folder) / f"worker-{n}.duckdb", share)
-                        for n, share in enumerate(shares[1:], start=1)
-                    )
+                planned = [
+                    (Path(folder) / f"worker-{n}.duckdb", share)
+                    for n, share in enumerate(shares[1:], start=1)
                 ]
-                for index, job in shares[0]:
-                    results[index] = _run(job, metrics, common, on_result)
-                done = [(path, future.result()) for path, future in futures]
+                submitted = [
+                    (path, share, pool.submit(_worker, share, path, common))
+                    for path, share in planned
+                ]
+                try:
+                    for index, job in shares[0]:
+                        results[index] = _run(job, metrics, common, on_result)
+                except BaseException as exc:
+                    failed.append(([job for i, job in shares[0] if i not in results], exc))
+                    for *_, future in submitted:
+                        future.cancel()
+                # Every worker is waited for, and every one that finished is kept, whatever
+                # another did: a run that finished is in the store.
+                for path, share, future in submitted:
+                    try:
+                        runs = future.result()
+                    except BaseException as exc:  # reported below, with its jobs
+                        failed.append(([job for _, job in share], exc))
+                        continue
+                    results.update(runs)
+                    metrics.absorb(path)
         finally:
             relay.stop()  # after the pool has shut down: the workers' last words are in
-        for path, runs in done:
-            results.update(runs)
-            metrics.absorb(path)
+    if failed:
+        raise _failure(failed)
+    relay.raise_failure()
     return [results[index] for index in range(len(jobs))]
+
+
+def _failure(failed: list[tuple[list[SuiteJob], BaseException]]) -> BaseException:
+    """The first failure, saying which jobs it cost (the other jobs' runs are stored)."""
+    _, first = failed[0]
+    if isinstance(first, KeyboardInterrupt | SystemExit) or not isinstance(first, Exception):
+        return first
+    lost = ", ".join(f"{j.suite.name}/{j.config}/{j.model}" for jobs_, _ in failed for j in jobs_)
+    first.add_note(f"agentlab: these jobs did not finish: {lost}; the others are in the store")
+    return first
 
 
 def _run(
@@ -180,13 +206,19 @@ def _worker(
 
 
 class _Relay:
-    """Hands the workers' progress to ``on_result`` from a thread of the calling process."""
+    """Hands the workers' progress to ``on_result`` from a thread of the calling process.
+
+    ``on_result`` is therefore called from two threads (this one and the caller's own
+    runs). If it raises, the first error is kept and raised once the jobs are done, and the
+    queue is still drained: a worker cannot exit while what it sent is unread.
+    """
 
     def __init__(self, progress: Any, on_result: OnResult | None) -> None:
         self._progress = progress
         self._on_result = on_result
         self._thread = threading.Thread(target=self._pump, name="agentlab-progress", daemon=True)
         self._stopping = threading.Event()
+        self._error: Exception | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -194,6 +226,11 @@ class _Relay:
     def stop(self) -> None:
         self._stopping.set()
         self._thread.join()
+
+    def raise_failure(self) -> None:
+        """Raise what ``on_result`` raised in this thread, if it did."""
+        if self._error is not None:
+            raise self._error
 
     def _pump(self) -> None:
         while True:
@@ -203,5 +240,9 @@ class _Relay:
                 if self._stopping.is_set():
                     return
                 continue
-            if self._on_result is not None:
+            if self._on_result is None or self._error is not None:
+                continue
+            try:
                 self._on_result(*item)
+            except Exception as exc:  # raised by raise_failure()
+                self._error = exc

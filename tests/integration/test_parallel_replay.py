@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agentlab.core.errors import StoreError
+from agentlab.core.errors import ConfigError, StoreError
 from agentlab.lab.metrics import open_metrics
 from agentlab.lab.parallel import SuiteJob, run_jobs
 from agentlab.lab.results import RunResult
@@ -89,3 +89,42 @@ def test_run_suite_works_inside_a_running_event_loop() -> None:
         return [r.success for r in run.results]
 
     assert asyncio.run(cell()) == [True, True]
+
+
+@pytest.mark.timeout(300)
+def test_a_failed_worker_costs_only_its_own_jobs(tmp_path: Path) -> None:
+    suite = load_suite("helpdesk")
+    jobs = [
+        SuiteJob(suite, "multi", "sim-large"),
+        SuiteJob(suite, "nope", "sim-large"),  # no such configuration: its worker fails
+        SuiteJob(suite, "single", "sim-small"),
+    ]
+    with open_metrics(tmp_path / "lab.duckdb") as metrics:
+        with pytest.raises(ConfigError) as caught:
+            run_jobs(jobs, metrics=metrics, workers=3, tasks=TASKS[:2])
+        experiments = metrics.experiments()
+        kept = sorted(zip(experiments["config"], experiments["model"], strict=True))
+        runs = len(metrics.runs())
+    assert str(caught.value).startswith("[CONFIG] suite 'helpdesk' does not run configuration")
+    assert caught.value.__notes__ == [
+        "agentlab: these jobs did not finish: helpdesk/nope/sim-large; the others are in the store"
+    ]
+    assert kept == [("multi", "sim-large"), ("single", "sim-small")]
+    assert runs == 4
+
+
+@pytest.mark.timeout(300)
+def test_a_progress_callback_that_raises_in_the_relay_does_not_hang_the_replay(
+    tmp_path: Path,
+) -> None:
+    suite = load_suite("helpdesk")
+    jobs = [SuiteJob(suite, "multi", "sim-large"), SuiteJob(suite, "chat_rag", "sim-large")]
+
+    def on_result(result: RunResult, done: int, total: int) -> None:
+        if threading.current_thread().name == "agentlab-progress":
+            raise RuntimeError("the progress bar broke")
+
+    with open_metrics(tmp_path / "lab.duckdb") as metrics:
+        with pytest.raises(RuntimeError, match="the progress bar broke"):
+            run_jobs(jobs, metrics=metrics, workers=2, tasks=TASKS, on_result=on_result)
+        assert len(metrics.runs()) == 2 * len(TASKS)  # every run was kept all the same
