@@ -115,7 +115,12 @@ def test_unknown_models_and_bad_requests_are_openai_errors(sim_url: str) -> None
             with pytest.raises(openai.BadRequestError, match="messages"):
                 await client.chat.completions.create(model="sim-large", messages=[])
             models = await client.models.list()
-            assert {m.id for m in models.data} == {"sim-gullible", "sim-large", "sim-small"}
+            assert {m.id for m in models.data} == {
+                "sim-gullible",
+                "sim-hasty",
+                "sim-large",
+                "sim-small",
+            }
             assert {m.owned_by for m in models.data} == {"agentlab-simulator"}
 
     asyncio.run(go())
