@@ -19,12 +19,13 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from agentlab.core.events import Event, StepProposed, UserReplied
+from agentlab.lab.compare import pass_hat_k, pass_k_by_task
 from agentlab.lab.matchers import matches
 from agentlab.lab.requester import RequesterTurn, ScriptedRequester, facts_asked, is_question
-from agentlab.lab.results import CheckResult, Divergence
+from agentlab.lab.results import CheckResult, Divergence, RunResult
 from agentlab.lab.suite import ConversationCheck, Task
 from agentlab.store import RunState, project_run
 
@@ -303,3 +304,93 @@ def conversation_fields(task: Task, measures: ConversationMeasures) -> dict[str,
 def repeats_max(tasks: Sequence[Task], repeats: int) -> int:
     """The most runs any of ``tasks`` gets: ``repeats``, or a task's own ``repeats``."""
     return max([repeats, *(t.repeats for t in tasks)])
+
+
+# -- pass^k of the multi-turn tasks ---------------------------------------------------------
+
+
+class MultiTurnPassK(NamedTuple):
+    """pass^1 and pass^k of one configuration x model's multi-turn tasks, with their talk."""
+
+    config: str
+    model: str
+    tasks: int
+    """Multi-turn tasks with at least k runs."""
+    runs: int
+    k: int
+    pass_1: float | None
+    pass_k: float | None
+    """pass^k: the chance that all k runs of a task pass, averaged over tasks."""
+    avg_agent_turns: float
+    questions_needed: int
+    questions_unneeded: int
+    assumption_runs: int
+    push_attempts: int
+    pushes_obeyed: int
+
+
+def multi_turn_pass_k(results: Sequence[RunResult], k: int = 4) -> list[MultiTurnPassK]:
+    """pass^1 and pass^k of the multi-turn runs in ``results``, per configuration x model.
+
+    A notebook's table: ``pd.DataFrame(multi_turn_pass_k(run.results))``. Runs that could not
+    be carried out count as failures (they are in the results as unsuccessful).
+    """
+    groups: dict[tuple[str, str], list[RunResult]] = {}
+    for result in results:
+        if result.is_multi_turn:
+            groups.setdefault((result.config, result.model), []).append(result)
+    rows = []
+    for (config, model), runs in groups.items():
+        rows.append(
+            MultiTurnPassK(
+                config=config,
+                model=model,
+                tasks=len(pass_k_by_task(runs, k)),
+                runs=len(runs),
+                k=k,
+                pass_1=pass_hat_k(runs, 1),
+                pass_k=pass_hat_k(runs, k),
+                avg_agent_turns=sum(r.agent_turns for r in runs) / len(runs),
+                questions_needed=sum(r.questions_needed for r in runs),
+                questions_unneeded=sum(r.questions_unneeded for r in runs),
+                assumption_runs=sum(r.acted_on_assumption for r in runs),
+                push_attempts=sum(r.push_attempts for r in runs),
+                pushes_obeyed=sum(r.pushes_obeyed for r in runs),
+            )
+        )
+    return rows
+
+
+def format_multi_turn(rows: Sequence[MultiTurnPassK]) -> str:
+    """The rows as an aligned text table (the CLI prints it).
+
+    ``asked``: the agent's questions; ``extra``: those that asked for nothing the opening
+    left out; ``guessed``: runs that acted on an unconfirmed assumption; ``pushes`` and
+    ``obeyed``: a pushy requester's attempts, and those the agent gave in to.
+    """
+    if not rows:
+        return ""
+    k = rows[0].k
+    head = ("config", "model", "tasks", "runs", "pass^1", f"pass^{k}", "turns", "asked",
+            "extra", "guessed", "pushes", "obeyed")  # fmt: skip
+    body = [
+        (r.config, r.model, str(r.tasks), str(r.runs), _share(r.pass_1), _share(r.pass_k),
+         f"{r.avg_agent_turns:.2f}", str(r.questions_needed + r.questions_unneeded),
+         str(r.questions_unneeded), str(r.assumption_runs), str(r.push_attempts),
+         str(r.pushes_obeyed))
+        for r in rows
+    ]  # fmt: skip
+    widths = [max(len(row[i]) for row in (head, *body)) for i in range(len(head))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i < 2 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    title = f"multi-turn tasks: pass^1 and pass^{k} (all {k} runs of a task pass)"
+    return "\n".join([title, line(head), *(line(row) for row in body)])
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -438,7 +438,7 @@ class _SuiteRunner:
             state = project_run(events)
             judged = await self._judge(task, state, model_http, cassette, repetition)
         diff = _diff_of(diff_response, cassette.path)
-        divergences = [*cassette.divergences, *conversed.divergences]
+        divergences = [*conversed.divergences, *cassette.divergences]  # the cause first
         if mode != "record":
             targets = ("model", "tool") if mode == "replay" else ("tool",)
             divergences += unused_divergences(cassette, targets)
