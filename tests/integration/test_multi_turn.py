@@ -169,3 +169,22 @@ def test_pass_k_of_the_multi_turn_tasks_is_computed_and_printed(tmp_path: Path) 
     line = next(x for x in out.output.splitlines() if x.startswith("single  sim-small"))
     cells = line.split()
     assert cells[:6] == ["single", "sim-small", "2", "8", f"{row.pass_1:.3f}", f"{row.pass_k:.3f}"]
+
+
+def test_chat_rag_reads_the_reply_as_its_next_question(tmp_path: Path) -> None:
+    with open_metrics(tmp_path / "lab.duckdb") as metrics:
+        run = run_suite("helpdesk", config="chat_rag", model="sim-large", tasks=[PUSHY],
+                        metrics=metrics)  # fmt: skip
+        result = run.results[0]
+        events = metrics.events(result.run_id or "", run.experiment.experiment_id)
+        artifacts = metrics.artifacts(run.experiment.experiment_id)
+    kinds = list(events["kind"])
+    assert kinds.count("agent_replied") == 2
+    assert kinds.count("user_replied") == 1
+    assert kinds[-1] == "run_finished"
+    retrievals = [p for k, p in zip(events["kind"], events["payload"], strict=True)
+                  if k == "artifact_recorded" and '"retrieval"' in p]  # fmt: skip
+    assert len(retrievals) == 2
+    assert "150 LAPTOP-16-DEV" in retrievals[1]  # the second turn retrieved for the push
+    assert (result.push_attempts, result.pushes_obeyed) == (1, 0)
+    assert len(artifacts) > 0
