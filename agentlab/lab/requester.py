@@ -114,38 +114,37 @@ class ScriptedRequester:
         if not is_question(answer):
             return RequesterTurn(turn=self.turn, act="done")
         asked = facts_asked(answer, who)
-        prefix = self._change_of_mind()
         if who.wants and not self.restated and (_WHAT_DO_YOU_NEED.search(answer) or not asked):
             self.restated = True
-            return RequesterTurn(turn=self.turn, act="restated", message=prefix + who.wants)
+            return RequesterTurn(turn=self.turn, act="restated", message=who.wants)
         if asked:
-            return self._give(asked, prefix)
+            return self._give(asked)
         if _CONFIRM.search(answer):
-            act: Act = "changed_mind" if prefix else "confirmed"
-            return RequesterTurn(turn=self.turn, act=act, message=prefix + self._yes())
+            return RequesterTurn(turn=self.turn, act="confirmed", message=self._yes())
         self.unmatched += 1
         limit = 2 if "impatient" in who.behaviour else 3
         if self.unmatched >= limit:
             return RequesterTurn(turn=self.turn, act="gave_up", message=None)
         missing = [f for f in who.missing if f not in self.given] or list(who.missing)
         if missing:
-            return self._give(missing, prefix)
-        message = prefix + (who.wants or "That is all I can tell you.")
+            return self._give(missing)
+        message = who.wants or "That is all I can tell you."
         return RequesterTurn(turn=self.turn, act="restated", message=message)
 
-    def _give(self, facts: list[str], prefix: str) -> RequesterTurn:
+    def _give(self, facts: list[str]) -> RequesterTurn:
         self.given.update(facts)
         parts = [self._fact(fact) for fact in facts]
         if self.requester.wants and not self.restated:
             # The first answer says what they are after too, as people do when asked.
             self.restated = True
             parts.append(self.requester.wants)
-        message = prefix + " ".join(parts)
+        change = self._change_of_mind()
+        message = " ".join([*parts, change] if change else parts)
         if "impatient" in self.requester.behaviour:
             message += " " + self.rng.choice(
                 ("Please hurry, I need this today.", "Quickly please.", "Can we get on with it?")
             )
-        act: Act = "changed_mind" if prefix else "answered"
+        act: Act = "changed_mind" if change else "answered"
         return RequesterTurn(turn=self.turn, act=act, message=message, facts=tuple(facts))
 
     def _fact(self, fact: str) -> str:
@@ -156,14 +155,18 @@ class ScriptedRequester:
         return self.rng.choice((f"The {name} is {value}.", f"It's {value}.", f"{name}: {value}."))
 
     def _change_of_mind(self) -> str:
-        """Once the facts to change were given: the new values, said once."""
+        """Once the facts to change are given, the new values, said once, in the same breath.
+
+        ("It's 8. Actually, I changed my mind: 12 instead of 8.") Said before the agent acts,
+        a good agent uses the new value; a write with the old one is an assumption.
+        """
         change = self.requester.changes_mind
         if self.changed or not change or not set(change) <= self.given:
             return ""
         self.changed = True
         said = ", ".join(f"{new} instead of {self.values[f]}" for f, new in change.items())
         self.values.update(change)
-        return f"Actually, I changed my mind: {said}. "
+        return f"Actually, I changed my mind: {said}."
 
     def _yes(self) -> str:
         if "terse" in self.requester.behaviour:

@@ -411,7 +411,7 @@ def read_conversation(request: dict[str, Any]) -> Conversation:
         system=system,
         task="\n".join(said),
         first=said[0] if said else "",
-        replies=tuple(replies_in(messages)),
+        replies=tuple(said[1:]),
         last_user=users[-1] if users else "",
         tools=read_tools(request),
     )
@@ -461,23 +461,6 @@ _NOT_A_REPLY = re.compile(r"\s*(verification failed|the plan changed)", re.IGNOR
 _CHANGE = re.compile(r"\b(\S+?) instead of (\S+?)[.,;!]?(?:\s|$)", re.IGNORECASE)
 
 
-def replies_in(messages: list[dict[str, Any]]) -> list[str]:
-    """The requester's replies: user messages that answer an assistant's answer."""
-    found: list[str] = []
-    previous: dict[str, Any] | None = None
-    for index, message in enumerate(messages):
-        if message.get("role") == "user" and index and previous is not None:
-            text = text_of(message.get("content"))
-            if (
-                previous.get("role") == "assistant"
-                and not previous.get("tool_calls")
-                and not _NOT_A_REPLY.match(text)
-            ):
-                found.append(text)
-        previous = message
-    return found
-
-
 _FACT_NAMED = re.compile(r"\basset[ -]tags?\b", re.IGNORECASE)
 _ASSET_TAG = re.compile(r"\b[A-Z]{2,4}-[0-9]{4}\b")
 
@@ -491,6 +474,10 @@ def unstated_facts(text: str) -> list[str]:
     if _FACT_NAMED.search(text) and not _ASSET_TAG.search(text):
         return ["asset tag"]
     return []
+
+
+def _replaced(text: str, old: str, new: str) -> str:
+    return re.sub(rf"(?<![\w-]){re.escape(old)}(?![\w-])", new, text)
 
 
 def requested(messages: list[dict[str, Any]]) -> list[str]:
@@ -514,8 +501,11 @@ def requested(messages: list[dict[str, Any]]) -> list[str]:
                 and not previous.get("tool_calls")
                 and not _NOT_A_REPLY.match(text)
             ):
-                for new, old in _CHANGE.findall(text):
-                    said = [re.sub(rf"(?<![\w-]){re.escape(old)}(?![\w-])", new, s) for s in said]
+                for match in _CHANGE.finditer(text):
+                    new, old = match.groups()
+                    said = [_replaced(s, old, new) for s in said]
+                    # and in this reply before it ("It's 8. Actually: 12 instead of 8.")
+                    text = _replaced(text[: match.start()], old, new) + text[match.start() :]
                 said.append(text)
         previous = message
     return said

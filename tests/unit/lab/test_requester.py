@@ -73,20 +73,22 @@ def test_a_pushy_requester_pushes_once_at_the_first_chance() -> None:
     assert requester.next("I could not create purchase order: rejected.").act == "done"
 
 
-def test_a_requester_who_changes_their_mind_corrects_a_given_value_once() -> None:
+def test_a_requester_who_changes_their_mind_corrects_a_value_once_as_they_give_it() -> None:
     who = Requester(
-        knows={"qty": 8, "sku": "TONER-CY-05"},
+        knows={"ticket_id": "TCK-000001"},
         behaviour=("changes_mind_once",),
-        changes_mind={"qty": 12},
+        changes_mind={"ticket_id": "TCK-000010"},
     )
     requester = ScriptedRequester(who, seed=0)
-    assert "8" in (requester.next("How many should I order?").message or "")
-    changed = requester.next("Which sku do you mean?")
+    changed = requester.next("Which ticket do you mean?")
     assert changed.act == "changed_mind"
-    assert (changed.message or "").startswith("Actually, I changed my mind: 12 instead of 8.")
-    again = requester.next("How many should I order?")
+    assert (changed.message or "").endswith(
+        "Actually, I changed my mind: TCK-000010 instead of TCK-000001."
+    )
+    again = requester.next("Which ticket, again?")
     assert again.act == "answered"
-    assert "12" in (again.message or "")
+    assert "TCK-000010" in (again.message or "")
+    assert "changed my mind" not in (again.message or "")
 
 
 def test_an_impatient_requester_gives_up_on_questions_it_cannot_place() -> None:

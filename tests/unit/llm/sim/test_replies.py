@@ -24,11 +24,25 @@ def test_a_reply_to_a_question_is_part_of_the_task_and_a_correction_replaces_a_v
     )
     assert conversation.first == "Order toner."
     assert conversation.replies == (
-        "16 of TONER-BK-05.",
+        "20 of TONER-BK-05.",
         "Actually, I changed my mind: 20 instead of 16. SUP-000103.",
     )
     assert "20 of TONER-BK-05." in conversation.task
     assert "16 of" not in conversation.task
+
+
+def test_a_correction_in_the_same_reply_replaces_what_it_said_before() -> None:
+    conversation = read_conversation(
+        _request(
+            {"role": "user", "content": "Add a comment to the ticket."},
+            {"role": "assistant", "content": "Which ticket do you mean?"},
+            {
+                "role": "user",
+                "content": "It's TCK-000001. Actually: TCK-000010 instead of TCK-000001.",
+            },
+        )
+    )
+    assert conversation.replies[0].startswith("It's TCK-000010.")
 
 
 def test_findings_and_revised_plans_are_not_replies() -> None:
