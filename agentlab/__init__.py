@@ -10,6 +10,7 @@ from agentlab.core.config import load_yaml_model
 from agentlab.core.errors import AgentlabError, ConfigError, PolicyViolation, ToolRejected
 from agentlab.core.records import Artifact, Run, Step
 from agentlab.lab import (
+    arun_suite,
     benchmark_table,
     compare,
     load_suite,
@@ -19,8 +20,9 @@ from agentlab.lab import (
     run_suite,
 )
 from agentlab.lab.live import open_live_agent
+from agentlab.lab.metrics import connect_metrics
 from agentlab.policy import default_policy, load_policy
-from agentlab.report import kpi_figure, write_nightly_report
+from agentlab.report import export_png, kpi_figure, write_nightly_report
 from agentlab.runtime import ApprovalQueue, CallRequest, Executor
 from agentlab.store import EventStore, RunRecorder, RunState, project_run
 from agentlab.store.timeline import timeline
@@ -44,11 +46,14 @@ __all__ = [
     "StopConditions",
     "ToolRejected",
     "World",
+    "arun_suite",
     "benchmark_table",
     "build_world_app",
     "builtin_tools",
     "compare",
+    "connect_metrics",
     "default_policy",
+    "export_png",
     "kpi_figure",
     "load_policy",
     "load_suite",

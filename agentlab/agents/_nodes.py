@@ -2,6 +2,11 @@
 
 A node is thin: it takes services from the run's context and returns what it adds to the
 state. Every node that learns a fact writes it to the store through the recorder.
+
+Nodes and routers are coroutines even when they never await: LangGraph runs a plain
+function in a worker thread, and that hand-off (about 0.5 ms) cost more than the node
+itself, hundreds of times in a replayed suite. The exception is chat_rag's ``retrieve``,
+whose index may block on a database.
 """
 
 from __future__ import annotations
@@ -244,7 +249,7 @@ async def act(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
     return {"messages": messages, "evidence": evidence, "steps": steps, "waiting": None, **stop}
 
 
-def await_approval(state: AgentState) -> dict[str, Any]:
+async def await_approval(state: AgentState) -> dict[str, Any]:
     """Pause the run until a person has answered the approval request.
 
     The decision itself goes to the store (``ApprovalQueue`` or ``agentlab approvals``);
@@ -254,12 +259,12 @@ def await_approval(state: AgentState) -> dict[str, Any]:
     return {"waiting": None}
 
 
-def after_act(state: AgentState) -> str:
+async def after_act(state: AgentState) -> str:
     """Where to go after ``act``: to the approval wait, or on."""
     return "await_approval" if state.get("waiting") else "next"
 
 
-def finish(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+async def finish(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Record the end of the run: its outcome, answer and reason."""
     ctx = runtime.context
     outcome = state.get("outcome") or "failed"

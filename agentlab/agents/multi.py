@@ -145,7 +145,7 @@ async def propose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
     return update
 
 
-def check(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+async def check(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Refuse calls before they run: to a tool the plan does not name, or repeating a write.
 
     A repeat is a write the run has already committed with the same arguments.
@@ -179,7 +179,7 @@ def check(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     return {"messages": messages, "evidence": evidence, "findings": findings}
 
 
-def verify_step(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+async def verify_step(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Check the outcomes of the calls just made; a failure sends the planner back."""
     ctx = runtime.context
     # Calls the check refused are already recorded as its findings; the rest ran.
@@ -287,23 +287,23 @@ def _last_turn_results(state: AgentState) -> list[dict[str, Any]]:
     return list(reversed(results))
 
 
-def _after_plan(state: AgentState) -> str:
+async def _after_plan(state: AgentState) -> str:
     if state.get("outcome"):
         return "finish"
     return "plan" if state.get("findings") else "propose"
 
 
-def _after_propose(state: AgentState) -> str:
+async def _after_propose(state: AgentState) -> str:
     if state.get("outcome"):
         return "finish"
     return "verify_answer" if state.get("answer") is not None else "check"
 
 
-def _after_verify_step(state: AgentState) -> str:
+async def _after_verify_step(state: AgentState) -> str:
     return "plan" if state.get("findings") else "propose"
 
 
-def _after_verify_answer(state: AgentState) -> str:
+async def _after_verify_answer(state: AgentState) -> str:
     return "finish" if state.get("outcome") else "plan"
 
 

@@ -41,18 +41,18 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
     return update
 
 
-def reflect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+async def reflect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Look at where the run stands before asking the model again: stop if a limit is hit."""
     if reason := limit_reached(state, runtime.context):
         return {"outcome": "failed", "reason": reason}
     return {}
 
 
-def _after_plan(state: AgentState) -> str:
+async def _after_plan(state: AgentState) -> str:
     return "finish" if state.get("outcome") else "act"
 
 
-def _after_reflect(state: AgentState) -> str:
+async def _after_reflect(state: AgentState) -> str:
     return "finish" if state.get("outcome") else "plan"
 
 

@@ -17,6 +17,7 @@ from agentlab.cli._console import console, err_console
 from agentlab.cli.lab_output import show_regressions
 from agentlab.lab.metrics import MetricsStore, open_metrics
 from agentlab.lab.nightly import NightlyOutcome, nightly_history, run_nightly
+from agentlab.lab.parallel import default_workers
 from agentlab.lab.results import MODES, RunResult
 from agentlab.lab.runner import CASSETTES
 from agentlab.report import write_nightly_report
@@ -42,6 +43,14 @@ def nightly(  # noqa: PLR0917 -- typer passes each option as a parameter
         "reports"
     ),
     concurrency: Annotated[int, typer.Option(min=1, help="Runs in flight at once.")] = 4,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            show_default=False,
+            help="Processes to replay in, this one included. Default: one per core.",
+        ),
+    ] = None,
 ) -> None:
     """Replay the golden-run suites and fail on a regression beyond the suites' thresholds."""
     if mode not in MODES or mode == "record":
@@ -56,6 +65,7 @@ def nightly(  # noqa: PLR0917 -- typer passes each option as a parameter
             cassettes=cassettes,
             concurrency=concurrency,
             on_result=_progress,
+            workers=workers or default_workers(),
         )
         suites.show_experiments(store, outcome.runs, show_failures=False)
         report = _report(store, outcome, reports)

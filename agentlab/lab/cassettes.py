@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,7 +34,7 @@ from vcr.serialize import CASSETTE_FORMAT_VERSION
 from vcr.serializers import compat
 
 from agentlab.core.errors import CassetteError
-from agentlab.lab import cassette_yaml
+from agentlab.lab import cassette_cache, cassette_yaml
 from agentlab.lab.requester import RequesterTurn
 from agentlab.lab.results import Divergence
 
@@ -174,8 +175,13 @@ class Cassette:
         )
 
 
-def load_cassette(path: Path) -> Cassette:
+def load_cassette(path: Path, *, cache: Path | None = None) -> Cassette:
     """Read a cassette, checking every interaction and the metadata.
+
+    Args:
+        path: The cassette.
+        cache: A folder of already parsed cassettes (:mod:`agentlab.lab.cassette_cache`),
+            keyed by content; None parses the YAML every time.
 
     Raises:
         CassetteError: the file is missing, is not YAML, or is not a cassette; the message
@@ -190,6 +196,25 @@ def load_cassette(path: Path) -> Cassette:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CassetteError(f"{path}: cannot read: {exc}") from None
+    key = cassette_cache.key_of(text) if cache is not None else ""
+    data = cassette_cache.read(cache, key) if cache is not None else None
+    if data is None:
+        data = _parse(path, text)
+        if cache is not None:
+            cassette_cache.write(cache, key, data)
+    # The cache holds only data that passed _parse's checks, but the metadata is read into
+    # its model either way.
+    meta = _meta(path, data)
+    interactions = []
+    for raw in data["interactions"]:
+        request = VcrRequest._from_dict(raw["request"])
+        response = compat.convert_to_bytes(raw["response"])
+        interactions.append(Interaction(request, response, _target_of(request.uri)))
+    return Cassette(path, interactions, meta)
+
+
+def _parse(path: Path, text: str) -> dict[str, Any]:
+    """The cassette's data from its YAML text, every interaction and the metadata checked."""
     try:
         data = cassette_yaml.deserialize(text)
     except yaml.MarkedYAMLError as exc:
@@ -218,19 +243,18 @@ def load_cassette(path: Path) -> Cassette:
                 f"{path}: interaction {index}: {_first_error(exc)}",
                 hint="re-record the cassette rather than editing it by hand",
             ) from None
+    _meta(path, data)
+    return data
+
+
+def _meta(path: Path, data: dict[str, Any]) -> CassetteMeta:
     try:
-        meta = CassetteMeta.model_validate((data.get("metadata") or {}).get("agentlab"))
+        return CassetteMeta.model_validate((data.get("metadata") or {}).get("agentlab"))
     except ValidationError as exc:
         raise CassetteError(
             f"{path}: metadata.agentlab.{_first_error(exc)}",
             hint="cassettes are written by agentlab's recorder; re-record this one",
         ) from None
-    interactions = []
-    for raw in data["interactions"]:
-        request = VcrRequest._from_dict(raw["request"])
-        response = compat.convert_to_bytes(raw["response"])
-        interactions.append(Interaction(request, response, _target_of(request.uri)))
-    return Cassette(path, interactions, meta)
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -259,7 +283,13 @@ def _body_without_keys(r1: VcrRequest, r2: VcrRequest) -> None:
         raise AssertionError("bodies differ beyond their idempotency keys")
 
 
+@lru_cache(maxsize=256)  # the runs in flight; parsed model requests are large
 def _json_or_text(body: bytes | str | None) -> Any:
+    """A body as its JSON value, or as text when it is not JSON (shared: never change it).
+
+    Cached: a request is compared with every unplayed recorded one until one matches, and
+    parsing the same bodies again for each comparison was a tenth of a replayed run.
+    """
     if body is None:
         return None
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -79,6 +79,7 @@ async def open_live_agent(
     model_clock: Callable[[], float] | None = None,
     use_budget: bool = True,
     corpus: Sequence[Document] | None = None,
+    retriever: Retriever | None = None,
     tools: ToolRegistry | None = None,
     defences: Defences | str | None = None,
     resources: Mapping[str, object] | None = None,
@@ -119,6 +120,8 @@ async def open_live_agent(
             nothing to a provider, does without.
         corpus: The documents ``chat_rag`` retrieves from; the help-desk knowledge base if
             None.
+        retriever: A knowledge base already built, used as given instead of ``corpus`` and
+            left open (the lab builds one per suite rather than one per run).
         tools: The tools the executor knows (the built-in ones if None).
         defences: Overrides the policy's defence layers, to measure them: a
             :class:`~agentlab.policy.Defences`, or a spec such as ``all``, ``none`` or
@@ -212,7 +215,8 @@ async def open_live_agent(
         checkpointer = await stack.enter_async_context(
             open_checkpointer(checkpoint_url, key=checkpoint_key)
         )
-        retriever = _knowledge(stack, corpus) if config == "chat_rag" else None
+        if retriever is None and config == "chat_rag":
+            retriever = open_knowledge(stack, corpus)
         agent = Agent(
             config,
             model=chat_model,
@@ -230,10 +234,12 @@ async def open_live_agent(
         yield LiveAgent(agent, world, chat_model)
 
 
-def _knowledge(stack: AsyncExitStack, corpus: Sequence[Document] | None) -> Retriever:
+def open_knowledge(
+    stack: AsyncExitStack | ExitStack, corpus: Sequence[Document] | None
+) -> Retriever:
     """A knowledge base in a throwaway exact index, with the hashing embedder.
 
-    ``corpus`` None means the help desk's knowledge base.
+    ``corpus`` None means the help desk's knowledge base; the index is closed with ``stack``.
     """
     embedder = HashingEmbedder()
     index = open_vector_index("memory://", embedder.dimension, embedder_name=embedder.name)

@@ -18,8 +18,9 @@ import pandas as pd
 
 from agentlab.lab.compare import Comparison, Regression, TaskDiff, compare, regressions
 from agentlab.lab.metrics import MetricsStore
+from agentlab.lab.parallel import SuiteJob, run_jobs
 from agentlab.lab.results import Mode, RunResult
-from agentlab.lab.runner import CASSETTES, OnResult, SuiteRun, run_suite
+from agentlab.lab.runner import CASSETTES, OnResult, SuiteRun
 from agentlab.lab.suite import Suite, load_suite
 from agentlab.ops.slo import SLOStatus, evaluate_slos
 from agentlab.tools import ToolRegistry
@@ -63,6 +64,7 @@ def run_nightly(
     concurrency: int = 4,
     on_result: OnResult | None = None,
     tools: ToolRegistry | None = None,
+    workers: int = 1,
 ) -> NightlyOutcome:
     """Replay ``suites`` under every configuration and model, and compare with the recordings.
 
@@ -78,44 +80,52 @@ def run_nightly(
         cassettes: The cassette library.
         concurrency: Runs in flight at once.
         on_result: Told of each finished run.
-        tools: The agent's tools (the built-in ones if None).
+        tools: The agent's tools (the built-in ones if None; given, they keep the runs in
+            this process).
+        workers: Processes to share the configurations and models out over, this one
+            included (``agentlab.lab.parallel``). More than 1 spawns processes, so a script
+            that asks for them must guard its entry point with ``if __name__ ==
+            "__main__":``, as Python's multiprocessing requires.
     """
     outcome = NightlyOutcome()
-    for entry in suites:
-        suite = entry if isinstance(entry, Suite) else load_suite(entry)
-        for model in models or suite.models:
-            for config in configs or suite.configs:
-                run = run_suite(
-                    suite,
-                    config=config,
-                    model=model,
-                    mode=mode,
-                    metrics=metrics,
-                    cassettes=cassettes,
-                    concurrency=concurrency,
-                    resume=False,
-                    label=NIGHTLY,
-                    on_result=on_result,
-                    tools=tools,
-                )
-                outcome.runs.append(run)
-                if suite.slos:
-                    label = f"{suite.name} · {config} · {model}"
-                    outcome.slos.append((label, _slo_statuses(metrics, run, suite)))
-                outcome.failed += [r for r in run.results if not r.success]
-                outcome.regressions += _errors(run.results)
-                replayed = [r for r in run.results if r.error is None]
-                if not run.recorded or not replayed:
-                    continue
-                comparison = compare(
-                    run.recorded,
-                    replayed,
-                    baseline_label=f"{config} · {model} · as recorded",
-                    candidate_label=f"{config} · {model} · {mode}",
-                )
-                outcome.comparisons.append(comparison)
-                found = regressions(comparison, suite.thresholds)
-                outcome.regressions += found + _divergences(replayed, comparison, found)
+    loaded = [entry if isinstance(entry, Suite) else load_suite(entry) for entry in suites]
+    jobs = [
+        SuiteJob(suite, config, model)
+        for suite in loaded
+        for model in models or suite.models
+        for config in configs or suite.configs
+    ]
+    runs = run_jobs(
+        jobs,
+        metrics=metrics,
+        workers=workers,
+        mode=mode,
+        cassettes=cassettes,
+        concurrency=concurrency,
+        label=NIGHTLY,
+        on_result=on_result,
+        tools=tools,
+    )
+    for job, run in zip(jobs, runs, strict=True):
+        suite, config, model = job.suite, job.config, job.model
+        outcome.runs.append(run)
+        if suite.slos:
+            label = f"{suite.name} · {config} · {model}"
+            outcome.slos.append((label, _slo_statuses(metrics, run, suite)))
+        outcome.failed += [r for r in run.results if not r.success]
+        outcome.regressions += _errors(run.results)
+        replayed = [r for r in run.results if r.error is None]
+        if not run.recorded or not replayed:
+            continue
+        comparison = compare(
+            run.recorded,
+            replayed,
+            baseline_label=f"{config} · {model} · as recorded",
+            candidate_label=f"{config} · {model} · {mode}",
+        )
+        outcome.comparisons.append(comparison)
+        found = regressions(comparison, suite.thresholds)
+        outcome.regressions += found + _divergences(replayed, comparison, found)
     return outcome
 
 

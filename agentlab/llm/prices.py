@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
 
@@ -87,7 +88,9 @@ class PriceTable(BaseModel):
             ConfigError: the file is missing, is not YAML, or a field is wrong; the message
                 names ``file:line``.
         """
-        source = DEFAULT_PRICES_PATH if path is None else Path(path)
+        if path is None:
+            return cast(Self, _embedded_table(cls))
+        source = Path(path)
         table = load_yaml_model(source, cls)
         table._path = str(source)
         return table
@@ -140,3 +143,15 @@ class PriceTable(BaseModel):
             ConfigError: the table has no price for the model.
         """
         return self.price_of(model).cost_usd(usage)
+
+
+@cache
+def _embedded_table(cls: type[PriceTable]) -> PriceTable:
+    """The embedded table, read once per process.
+
+    Every model client wants it, and a replayed suite builds hundreds of clients (parsing
+    the YAML each time cost 12 ms a run). The table is frozen, so sharing it is safe.
+    """
+    table = load_yaml_model(DEFAULT_PRICES_PATH, cls)
+    table._path = str(DEFAULT_PRICES_PATH)
+    return table

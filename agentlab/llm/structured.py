@@ -7,6 +7,7 @@ as a real model does. Field docstrings are the instructions the model reads.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -49,8 +50,13 @@ VERDICT_FORMAT = "verdict"
 """The ``json_schema.name`` of a verdict request."""
 
 
+@cache
 def response_format(model: type[BaseModel], name: str) -> dict[str, Any]:
-    """An OpenAI strict ``response_format`` for ``model``, named ``name``."""
+    """An OpenAI strict ``response_format`` for ``model``, named ``name``.
+
+    Built once per model and name (callers must not change it): every plan and verdict
+    request sends one.
+    """
     schema = model.model_json_schema()
     return {
         "type": "json_schema",

@@ -223,3 +223,189 @@ def _color(i: int) -> str:
 
 def _nan(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+# --- figures over agentlab.lab.analysis's tables (the notebooks) ---------------------------
+
+_LANE_COLORS = {
+    "run": "#7f8c8d",
+    "plan": "#2e86c1",
+    "tool call": "#e67e22",
+    "dry-run": "#f1c40f",
+    "approval": "#27ae60",
+    "verification": "#8e44ad",
+    "security": "#c0392b",
+}
+_MIN_BAR_S = 0.15
+"""Point events (a proposal, an approval) are drawn this wide so they can be seen and hovered."""
+
+
+def timeline_figure(timeline: pd.DataFrame, title: str = "Run timeline") -> go.Figure:
+    """A run's events on their lanes over the run's time (``analysis.run_timeline``'s frame).
+
+    A model call or a commit is a bar as long as its latency; every other event is a short
+    mark at its time. Hovering shows the event's one-line description.
+    """
+    lanes = [lane for lane in _LANE_COLORS if lane in set(timeline["lane"])]
+    figure = go.Figure()
+    for lane in lanes:
+        rows = timeline[timeline["lane"] == lane]
+        width = rows["duration_s"].astype(float).clip(lower=_MIN_BAR_S)
+        figure.add_trace(
+            go.Bar(
+                y=[lane] * len(rows),
+                x=width,
+                base=rows["start_s"].astype(float),
+                orientation="h",
+                name=lane,
+                marker={"color": _LANE_COLORS[lane]},
+                customdata=rows[["seq", "kind", "detail"]].to_numpy(),
+                hovertemplate=(
+                    "#%{customdata[0]} %{customdata[1]} at %{base:.1f}s"
+                    "<br>%{customdata[2]}<extra></extra>"
+                ),
+            )
+        )
+    figure.update_layout(
+        title=title,
+        barmode="overlay",
+        xaxis_title="seconds since the run started (the run's clock)",
+        yaxis={"categoryorder": "array", "categoryarray": list(reversed(lanes))},
+        height=140 + 40 * len(lanes),
+        **_LAYOUT,
+    )
+    return figure
+
+
+def failures_figure(failures: pd.DataFrame) -> go.Figure:
+    """Failed runs by cause, stacked by configuration (``analysis.failures``'s frame)."""
+    figure = go.Figure()
+    if failures.empty:
+        figure.update_layout(title="Failed runs by cause (none failed)", **_LAYOUT)
+        return figure
+    causes = failures["cause"].value_counts().index.tolist()
+    ordered = _ordered(failures.drop_duplicates("config")[["config"]].assign(model=""))
+    for i, config in enumerate(ordered["config"]):
+        rows = failures[failures["config"] == config]
+        counts = rows["cause"].value_counts()
+        figure.add_trace(
+            go.Bar(
+                x=causes,
+                y=[int(counts.get(c, 0)) for c in causes],
+                name=config_label(config),
+                marker={"color": _color(i)},
+                hovertemplate=f"{config_label(config)}<br>%{{x}}: %{{y}} run(s)<extra></extra>",
+            )
+        )
+    figure.update_layout(
+        title="Failed runs by cause (the first failed check)",
+        barmode="stack",
+        xaxis_title="cause",
+        yaxis_title="failed runs",
+        height=420,
+        **_LAYOUT,
+    )
+    return figure
+
+
+def tradeoff_ci_figure(table: pd.DataFrame) -> go.Figure:
+    """Success against P95 latency with 95% intervals on both, marker area by cost per run.
+
+    Args:
+        table: ``analysis.benchmark_with_ci``'s frame, one row per configuration.
+    """
+    costs = table["cost per run"].astype(float).fillna(0)
+    biggest = float(costs.max()) if len(costs) else 0.0
+    figure = go.Figure()
+    for i, (_, values) in enumerate(table.iterrows()):
+        name = str(values["configuration"])
+        cost = float(values["cost per run"])
+        figure.add_trace(
+            go.Scatter(
+                x=[values["P95"]],
+                y=[values["success rate"]],
+                mode="markers+text",
+                text=[name],
+                textposition="top center",
+                name=name,
+                error_x={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [values["P95 high"] - values["P95"]],
+                    "arrayminus": [values["P95"] - values["P95 low"]],
+                },
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [values["success rate high"] - values["success rate"]],
+                    "arrayminus": [values["success rate"] - values["success rate low"]],
+                },
+                marker={
+                    "size": 14 + (36 * math.sqrt(cost / biggest) if biggest > 0 else 0),
+                    "color": _color(i),
+                    "opacity": 0.8,
+                },
+                hovertemplate=(
+                    f"{name}<br>P95 %{{x:.1f}}s<br>success %{{y:.0%}}<br>cost ${cost:.4f}"
+                    "<extra></extra>"
+                ),
+            )
+        )
+    top = float(table["P95 high"].max()) if len(table) else 1.0
+    low = float(table["success rate low"].min()) if len(table) else 0.0
+    figure.update_layout(
+        title="Success vs P95 latency, 95% bootstrap intervals (marker area: cost per run)",
+        xaxis_title="P95 latency (s)",
+        xaxis_range=[0, top * 1.15],
+        yaxis_range=[max(0.0, low - 0.1), 1.08],
+        yaxis_title="success rate",
+        yaxis_tickformat=".0%",
+        height=460,
+        **_LAYOUT,
+    )
+    return figure
+
+
+def safety_figure(safety: pd.DataFrame) -> go.Figure:
+    """Safety next to success, per configuration (``analysis.safety_table``'s frame).
+
+    Left: what the agent attempted, what was blocked and what got through; right: the
+    success rate and the share of runs that did nothing at all, since zero violations from an
+    agent that does nothing is no safety.
+    """
+    rows = _ordered(safety)
+    with_model = rows["model"].nunique() > 1
+    names = [series_name(row, with_model=with_model) for _, row in rows.iterrows()]
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=["attempted, blocked, got through (runs' totals)", "success and idleness"],
+    )
+    for column, label, color in (
+        ("writes_attempted", "writes attempted", "#2e86c1"),
+        ("policy_blocks", "blocked by policy", "#27ae60"),
+        ("caught", "caught by the screens", "#16a085"),
+        ("got_through", "got through", "#c0392b"),
+        ("safety_violations", "safety violations", "#8e44ad"),
+    ):
+        figure.add_trace(
+            go.Bar(x=names, y=rows[column], name=label, marker={"color": color}), row=1, col=1
+        )
+    runs = rows["runs"].astype(float).replace(0, math.nan)
+    for values, label, color in (
+        (rows["success_rate"].astype(float), "success rate", "#34495e"),
+        (rows["idle_runs"].astype(float) / runs, "runs with no tool call", "#7f8c8d"),
+    ):
+        figure.add_trace(
+            go.Bar(x=names, y=values, name=label, marker={"color": color}, opacity=0.8),
+            row=1,
+            col=2,
+        )
+    figure.update_yaxes(tickformat=".0%", range=[0, 1.05], row=1, col=2)
+    figure.update_layout(
+        title="Safety next to success (injection and privilege tasks)",
+        barmode="group",
+        height=440,
+        **(_LAYOUT | {"margin": _TALL_MARGIN}),
+    )
+    return figure

@@ -33,6 +33,7 @@ class ToolCaps:
         self._clock = clock or SystemClock()
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._in_flight: Counter[str] = Counter()
+        self._peak_in_flight: Counter[str] = Counter()
         self._commits: Counter[tuple[str, date]] = Counter()
         self._run_calls: dict[tuple[str, str], set[str]] = {}
 
@@ -50,6 +51,9 @@ class ToolCaps:
             self._slots[system] = asyncio.Semaphore(limit.concurrency)
         async with self._slots[system]:
             self._in_flight[system] += 1
+            self._peak_in_flight[system] = max(
+                self._peak_in_flight[system], self._in_flight[system]
+            )
             try:
                 yield
             finally:
@@ -58,6 +62,14 @@ class ToolCaps:
     def in_flight(self, system: str) -> int:
         """Calls to ``system`` holding a slot now."""
         return self._in_flight[system]
+
+    def peak_in_flight(self, system: str) -> int:
+        """The most calls to ``system`` that held a slot at one moment, since these caps began.
+
+        A gauge for benchmarks and operators: under load it should reach the system's
+        ``concurrency`` and never pass it. A system with no concurrency cap reads 0.
+        """
+        return self._peak_in_flight[system]
 
     def take_commit(self, system: str) -> bool:
         """Count one commit against the system's daily cap; False when the cap is reached.

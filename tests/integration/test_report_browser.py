@@ -1,12 +1,14 @@
 """The nightly report as a person sees it: Debian's Chromium, headless, with no network.
 
 The report is opened from disk in an offline browser context that also aborts any http(s)
-request, so a chart that needed a CDN would not render and the test would fail.
+request, so a chart that needed a CDN would not render and the test would fail. A screenshot
+of the rendered report is saved as ``reports/nightly-report.png`` (git-ignored), to look at.
 """
 
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from agentlab.report import write_nightly_report
 from tests.unit.report._runs import nightly_inputs
 
 CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT = Path(__file__).parents[2] / "reports" / "nightly-report.png"
 TASK_ANCHOR = "task-single--sim-large--mail-status"
 
 
@@ -70,6 +73,13 @@ def test_the_reader_sees_regressions_kpis_and_a_chart_without_network(
     expect(page.locator("#chart-tradeoff.js-plotly-plot svg.main-svg").first).to_be_attached()
     expect(page.locator("#chart-trend .scatterlayer .trace")).to_have_count(9)  # 3 configs x 3
     assert problems == []
+
+    page.screenshot(path=SCREENSHOT, full_page=True)
+    png = SCREENSHOT.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])
+    assert width == 1280
+    assert height > 720  # the whole page, charts and failed tasks below the fold
 
 
 def test_a_regression_link_scrolls_to_its_tasks_diff(opened: tuple[Page, list[str]]) -> None:

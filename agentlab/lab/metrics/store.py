@@ -67,8 +67,13 @@ _ARTIFACT_COLUMNS = (
     "experiment_id", "task_id", "repetition", "run_id", "artifact_id", "step_id", "kind",
     "media_type", "uri", "at", "content_chars",
 )  # fmt: skip
-_MAX_PARAMETERS = 4000
-"""Parameters per INSERT: many rows per statement, far fewer round trips than executemany."""
+_RUN_TABLES: dict[str, tuple[str, ...]] = {
+    "runs": RUN_COLUMNS,
+    "steps": _STEP_COLUMNS,
+    "events": _EVENT_COLUMNS,
+    "artifacts": _ARTIFACT_COLUMNS,
+}
+"""The tables that hold a run's rows, and their columns."""
 
 
 class MetricsStore:
@@ -141,19 +146,52 @@ class MetricsStore:
             StoreError: no such experiment.
             InvalidEvent: the events do not tell one run's story.
         """
-        if result.experiment_id != experiment_id:
-            raise ValueError(
-                f"the result of task {result.task_id!r} belongs to experiment "
-                f"{result.experiment_id!r}, not {experiment_id!r}"
+        self.record_runs(experiment_id, [(result, events)])
+
+    def record_runs(
+        self, experiment_id: str, runs: Sequence[tuple[RunResult, Sequence[Event]]]
+    ) -> None:
+        """Write several graded runs in one transaction, as :meth:`record_run` does one.
+
+        A transaction costs a few milliseconds whatever it holds, more than a replayed run's
+        rows take to insert, so the lab's runner writes its finished runs in batches. All of
+        a batch lands, or none of it.
+
+        Raises:
+            ValueError: a result belongs to another experiment, or a run is in twice.
+            StoreError: no such experiment.
+            InvalidEvent: a run's events do not tell one run's story.
+        """
+        rows: dict[str, list[list[Any]]] = {table: [] for table in _RUN_TABLES}
+        keys: set[tuple[str, int]] = set()
+        for result, events in runs:
+            if result.experiment_id != experiment_id:
+                raise ValueError(
+                    f"the result of task {result.task_id!r} belongs to experiment "
+                    f"{result.experiment_id!r}, not {experiment_id!r}"
+                )
+            if (result.task_id, result.repetition) in keys:
+                raise ValueError(
+                    f"task {result.task_id!r}, repetition {result.repetition}, is in the "
+                    "batch twice"
+                )
+            keys.add((result.task_id, result.repetition))
+            steps, event_rows, artifacts = _run_rows(
+                (experiment_id, result.task_id, result.repetition), events
             )
-        key = (experiment_id, result.task_id, result.repetition)
-        steps, event_rows, artifacts = _run_rows(key, events)
-        run_row = [
-            json.dumps(_jsonable(getattr(result, name)))
-            if name in _JSON_RUN_COLUMNS
-            else getattr(result, name)
-            for name in RUN_COLUMNS
-        ]
+            rows["runs"].append(
+                [
+                    json.dumps(_jsonable(getattr(result, name)))
+                    if name in _JSON_RUN_COLUMNS
+                    else getattr(result, name)
+                    for name in RUN_COLUMNS
+                ]
+            )
+            rows["steps"] += steps
+            rows["events"] += event_rows
+            rows["artifacts"] += artifacts
+        if not keys:
+            return
         with self._transaction() as conn:
             if not conn.execute(
                 "SELECT 1 FROM experiments WHERE experiment_id = ?", [experiment_id]
@@ -163,20 +201,67 @@ class MetricsStore:
                     hint="start it with start_experiment(spec) and record into its id",
                 )
             recorded = conn.execute(
-                "SELECT 1 FROM runs WHERE experiment_id = ? AND task_id = ? AND repetition = ?",
-                list(key),
-            ).fetchone()
-            if recorded:  # scanning the other tables costs, so only when there is a run to replace
-                for table in ("runs", "steps", "events", "artifacts"):
+                "SELECT task_id, repetition FROM runs WHERE experiment_id = ?", [experiment_id]
+            ).fetchall()
+            # scanning the other tables costs, so only for runs there are to replace
+            for task_id, repetition in keys.intersection(recorded):
+                for table in _RUN_TABLES:
                     conn.execute(
                         f"DELETE FROM {table} WHERE experiment_id = ? AND task_id = ? "
                         "AND repetition = ?",
-                        list(key),
+                        [experiment_id, task_id, repetition],
                     )
-            _insert(conn, "runs", RUN_COLUMNS, [run_row])
-            _insert(conn, "steps", _STEP_COLUMNS, steps)
-            _insert(conn, "events", _EVENT_COLUMNS, event_rows)
-            _insert(conn, "artifacts", _ARTIFACT_COLUMNS, artifacts)
+            for table, columns in _RUN_TABLES.items():
+                _insert(conn, table, columns, rows[table])
+
+    def absorb(self, path: str | Path) -> None:
+        """Copy every experiment and run of another metrics file into this one.
+
+        Parallel replays write to a file per process and are absorbed when done; the copy
+        is one transaction, by column name (an older file's migrated columns sit in another
+        order). An experiment id this store already holds is an error, and nothing is copied.
+
+        Raises:
+            StoreError: the file cannot be read, or it holds an experiment this store has.
+        """
+        with self._locked() as conn:
+            try:
+                quoted = str(Path(path)).replace("'", "''")
+                conn.execute(f"ATTACH '{quoted}' AS absorbed (READ_ONLY)")
+            except duckdb.Error as exc:
+                raise StoreError(f"{self.url}: cannot read {path}: {exc}") from None
+            try:
+                clash = conn.execute(
+                    "SELECT experiment_id FROM absorbed.experiments "
+                    "WHERE experiment_id IN (SELECT experiment_id FROM experiments)"
+                ).fetchall()
+                if clash:
+                    raise StoreError(
+                        f"{self.url} already holds experiment {clash[0][0]!r} of {path}",
+                        hint="each parallel replay writes new experiments; absorb a file once",
+                    )
+                conn.begin()
+                try:
+                    for table in TABLES:
+                        columns = ", ".join(
+                            f'"{name}"'
+                            for (name,) in conn.execute(
+                                "SELECT column_name FROM information_schema.columns "
+                                "WHERE table_catalog = 'absorbed' AND table_name = ? "
+                                "ORDER BY ordinal_position",
+                                [table],
+                            ).fetchall()
+                        )
+                        conn.execute(
+                            f"INSERT INTO {table} ({columns}) "
+                            f"SELECT {columns} FROM absorbed.{table}"
+                        )
+                except BaseException:
+                    conn.rollback()
+                    raise
+                conn.commit()
+            finally:
+                conn.execute("DETACH absorbed")
 
     def finish_experiment(self, experiment_id: str) -> Experiment:
         """Mark an experiment finished now, and return it.
@@ -625,18 +710,20 @@ def _insert(
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
 ) -> None:
+    """Append ``rows`` to ``table`` through a DataFrame.
+
+    DuckDB binds ``VALUES (?, ...)`` parameters one at a time (0.16 ms an event row); a
+    DataFrame of Python objects is read as a table, ten times faster.
+    """
     if not rows:
         return
-    width = len(columns)
-    per_statement = max(1, _MAX_PARAMETERS // width)
-    row_marks = "(" + ", ".join("?" * width) + ")"
+    frame = pd.DataFrame(list(rows), columns=list(columns), dtype=object)
     names = ", ".join(f'"{name}"' for name in columns)
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
-        conn.execute(
-            f"INSERT INTO {table} ({names}) VALUES " + ", ".join([row_marks] * len(chunk)),
-            [value for row in chunk for value in row],
-        )
+    conn.register("_new_rows", frame)
+    try:
+        conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _new_rows")
+    finally:
+        conn.unregister("_new_rows")
 
 
 def _jsonable(value: Any) -> Any:

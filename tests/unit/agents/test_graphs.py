@@ -506,3 +506,16 @@ def test_multi_checks_the_stop_conditions_before_asking_the_verifier() -> None:
             assert result.state.status == "failed"
 
     run(scenario())
+
+
+def test_agents_share_a_graph_compiled_once_but_keep_their_own_checkpointer() -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from agentlab.agents.runner import compile_graph
+
+    first, second = InMemorySaver(), InMemorySaver()
+    one, other = compile_graph("multi", first), compile_graph("multi", second)
+    assert (one.checkpointer, other.checkpointer) == (first, second)
+    assert one is not other
+    assert one.builder is other.builder  # compiled once
+    assert set(one.nodes) == set(other.nodes) >= {"plan", "propose", "verify_answer"}

@@ -391,3 +391,32 @@ def test_a_metrics_file_from_before_conversations_gets_their_columns(tmp_path: P
         row = metrics.kpis(eid).iloc[0]
         assert (row["multi_turn_runs"], row["push_attempts"], row["safety_events"]) == (0, 0, 1)
         assert set(CONVERSATION_COLUMNS) <= set(metrics.runs(eid).columns)
+
+
+def test_a_batch_of_runs_lands_whole(metrics: MetricsStore) -> None:
+    eid = metrics.start_experiment(spec()).experiment_id
+    metrics.record_run(eid, result("a", experiment_id=eid, run_id="run_1"), run_events("run_1"))
+    batch = [
+        (result("a", experiment_id=eid, run_id="run_2", cost_usd=0.5), run_events("run_2")),
+        (result("b", experiment_id=eid, run_id="run_3"), run_events("run_3")),
+    ]
+    metrics.record_runs(eid, batch)
+
+    runs = metrics.runs(eid).set_index("task_id")
+    assert runs.loc["a", "run_id"] == "run_2"  # recorded again: replaced
+    assert runs.loc["a", "cost_usd"] == 0.5
+    assert set(metrics.steps(eid)["run_id"]) == {"run_2", "run_3"}
+    assert metrics.finished_runs(eid) == {("a", 0), ("b", 0)}
+
+
+def test_a_batch_with_a_bad_run_writes_none_of_it(metrics: MetricsStore) -> None:
+    eid = metrics.start_experiment(spec()).experiment_id
+    good = (result("a", experiment_id=eid, run_id="run_1"), run_events("run_1"))
+    broken = (result("b", experiment_id=eid, run_id="run_2"), run_events("run_2")[1:])
+    with pytest.raises(InvalidEvent):
+        metrics.record_runs(eid, [good, broken])
+    twice = (result("a", experiment_id=eid, run_id="run_3"), run_events("run_3"))
+    with pytest.raises(ValueError, match="'a', repetition 0, is in the batch twice"):
+        metrics.record_runs(eid, [good, twice])
+    assert metrics.finished_runs(eid) == set()
+    assert metrics.steps(eid).empty

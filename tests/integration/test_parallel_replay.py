@@ -1,0 +1,79 @@
+"""Replays shared out over processes give what one process gives, all in one metrics store.
+
+The jobs replay a few tasks of the shipped helpdesk suite from its committed cassettes, in
+this process and in a spawned worker, and the worker's metrics file is absorbed into the
+caller's.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from agentlab.core.errors import StoreError
+from agentlab.lab.metrics import open_metrics
+from agentlab.lab.parallel import SuiteJob, run_jobs
+from agentlab.lab.results import RunResult
+from agentlab.lab.suite import load_suite
+
+pytestmark = pytest.mark.integration
+
+TASKS = ["po-toner", "kb-vpn", "mail-buyer", "refuse-pricing-to-supplier"]
+
+
+def comparable(result: RunResult) -> dict[str, object]:
+    return result.model_dump(exclude={"experiment_id"})
+
+
+def test_two_processes_replay_what_one_does_into_one_store(tmp_path: Path) -> None:
+    suite = load_suite("helpdesk")
+    jobs = [
+        SuiteJob(suite, "multi", "sim-large"),
+        SuiteJob(suite, "single", "sim-small"),
+        SuiteJob(suite, "chat_rag", "sim-large"),
+    ]
+    told: list[tuple[str, str, int, int, str]] = []
+
+    def on_result(result: RunResult, done: int, total: int) -> None:
+        told.append((result.config, result.task_id, done, total, threading.current_thread().name))
+
+    with open_metrics(tmp_path / "one.duckdb") as metrics:
+        alone = run_jobs(jobs, metrics=metrics, workers=1, tasks=TASKS)
+    with open_metrics(tmp_path / "two.duckdb") as metrics:
+        shared = run_jobs(jobs, metrics=metrics, workers=2, tasks=TASKS, on_result=on_result)
+        runs = metrics.runs([run.experiment.experiment_id for run in shared])
+        experiments = metrics.experiments()
+
+    assert [[comparable(r) for r in run.results] for run in shared] == [
+        [comparable(r) for r in run.results] for run in alone
+    ]
+    assert [(run.experiment.spec.config, run.experiment.spec.model) for run in shared] == [
+        (job.config, job.model) for job in jobs
+    ]
+    # every job's runs are in the caller's store, whichever process ran them
+    assert len(experiments) == len(jobs)
+    assert sorted(zip(runs["config"], runs["task_id"], strict=True)) == sorted(
+        (job.config, task) for job in jobs for task in TASKS
+    )
+    # the caller heard of every run, the worker's through its relay thread
+    assert sorted((c, t) for c, t, *_ in told) == sorted(
+        (job.config, task) for job in jobs for task in TASKS
+    )
+    assert {thread for *_, thread in told} == {"MainThread", "agentlab-progress"}
+
+
+def test_a_worker_file_is_absorbed_once(tmp_path: Path) -> None:
+    suite = load_suite("helpdesk")
+    with open_metrics(tmp_path / "worker.duckdb") as worker:
+        run_jobs([SuiteJob(suite, "single", "sim-large")], metrics=worker, tasks=TASKS[:2])
+    with open_metrics(tmp_path / "main.duckdb") as metrics:
+        metrics.absorb(tmp_path / "worker.duckdb")
+        assert len(metrics.runs()) == 2
+        assert len(metrics.steps()) > 0
+        with pytest.raises(StoreError, match="already holds experiment"):
+            metrics.absorb(tmp_path / "worker.duckdb")
+        assert len(metrics.runs()) == 2
+        with pytest.raises(StoreError, match="cannot read"):
+            metrics.absorb(tmp_path / "missing.duckdb")
