@@ -174,6 +174,7 @@ def test_agentlab_sim_serve_serves_until_interrupted() -> None:
             "sim-large",
             "sim-small",
             "sim-gullible",
+            "sim-hasty",
         ]
     finally:
         if server.poll() is None:
