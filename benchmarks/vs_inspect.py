@@ -380,11 +380,17 @@ def answer_mentions():
 
 
 def inspect_run(
-    recordings: list[Recorded], rounds: int, log_dir: str, max_samples: int | None = None
+    recordings: list[Recorded],
+    rounds: int,
+    log_dir: str,
+    max_samples: int | None = None,
+    *,
+    log_samples: bool = True,
 ) -> tuple[int, float, float]:
     """Samples, seconds and accuracy of one inspect-ai eval of ``rounds`` epochs.
 
-    ``max_samples`` None keeps inspect-ai's default (samples run at once).
+    ``max_samples`` None keeps inspect-ai's default (samples run at once); ``log_samples``
+    False keeps no sample transcripts in the log, only the results.
     """
     task = Task(
         dataset=[
@@ -396,7 +402,14 @@ def inspect_run(
     )
     model = get_model("mockllm/model", custom_outputs=recorded_output)
     began = time.perf_counter()
-    (log,) = eval(task, model=model, display="none", log_dir=log_dir, max_samples=max_samples)
+    (log,) = eval(
+        task,
+        model=model,
+        display="none",
+        log_dir=log_dir,
+        max_samples=max_samples,
+        log_samples=log_samples,
+    )
     seconds = time.perf_counter() - began
     if log.status != "success" or log.results is None:
         raise SystemExit(f"inspect-ai eval ended {log.status}: {log.error}")
@@ -483,6 +496,10 @@ def main() -> None:
             lambda folder: inspect_run(recordings, args.rounds, folder, args.max_samples),
         ),
         (
+            "inspect-ai, log_samples=False",
+            lambda folder: inspect_run(recordings, args.rounds, folder, log_samples=False),
+        ),
+        (
             f"agentlab replay, concurrency {args.concurrency}",
             lambda folder: agentlab_run(recordings, args.rounds, Path(folder), args.concurrency),
         ),
@@ -520,9 +537,24 @@ def main() -> None:
             f"{correct:.0%}",
         )
     labels = list(rates)
-    best_inspect = max(rates[labels[0]], rates[labels[1]])
+    agentlab_rate = rates[labels[3]]
+    # agentlab keeps every run's events; inspect-ai keeps sample transcripts by default
+    best_logging = max(rates[labels[0]], rates[labels[1]])
     table.add_row(
-        "agentlab / faster inspect-ai", "", "", f"{rates[labels[2]] / best_inspect:.2f}x", "", ""
+        "agentlab / faster inspect-ai keeping transcripts",
+        "",
+        "",
+        f"{agentlab_rate / best_logging:.2f}x",
+        "",
+        "",
+    )
+    table.add_row(
+        "agentlab / inspect-ai without transcripts",
+        "",
+        "",
+        f"{agentlab_rate / rates[labels[2]]:.2f}x",
+        "",
+        "",
     )
     console = Console(width=120)
     console.print(table)

@@ -7,6 +7,7 @@ caller's.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from agentlab.core.errors import StoreError
 from agentlab.lab.metrics import open_metrics
 from agentlab.lab.parallel import SuiteJob, run_jobs
 from agentlab.lab.results import RunResult
+from agentlab.lab.runner import run_suite
 from agentlab.lab.suite import load_suite
 
 pytestmark = pytest.mark.integration
@@ -77,3 +79,13 @@ def test_a_worker_file_is_absorbed_once(tmp_path: Path) -> None:
         assert len(metrics.runs()) == 2
         with pytest.raises(StoreError, match="cannot read"):
             metrics.absorb(tmp_path / "missing.duckdb")
+
+
+def test_run_suite_works_inside_a_running_event_loop() -> None:
+    """As in a notebook's cell: Jupyter's kernel runs an event loop already."""
+
+    async def cell() -> list[bool]:
+        run = run_suite("helpdesk", config="single", model="sim-large", tasks=TASKS[:2])
+        return [r.success for r in run.results]
+
+    assert asyncio.run(cell()) == [True, True]

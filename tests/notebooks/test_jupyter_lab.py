@@ -2,11 +2,13 @@
 notebooks, opens a notebook with this environment's kernel, and in Debian's Chromium runs the
 quick start to the end with its plotly figure drawn.
 
-JupyterLab runs as a real subprocess on a free local port, with its configuration, runtime
-and workspace folders in a temporary folder, driven over its REST API and, for the browser
-test, through its own commands (``expose_app_in_browser`` makes them reachable from the page;
-nothing else differs from the README's command). As root (a container) it is started with
-``--allow-root``, as the README says. The browser may reach the local server only.
+JupyterLab runs as a real subprocess on a free local port, in a temporary folder holding a
+copy of ``notebooks/`` (so its checkpoints and any autosave stay out of the checkout), with
+its configuration, runtime and workspace folders there too. It is driven over its REST API
+and, for the browser test, through its own commands (``expose_app_in_browser`` makes them
+reachable from the page; nothing else differs from the README's command). As root (a
+container) it is started with ``--allow-root``, as the README says. The browser may reach
+the local server only.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -54,6 +57,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """``jupyter lab notebooks/`` from the repository's root, as the README says."""
     assert COMMAND in (ROOT / "README.md").read_text(encoding="utf-8")
     tmp_path = tmp_path_factory.mktemp("jupyter")
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
     port = free_port()
     env = {
         **os.environ,
@@ -70,7 +74,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
             "--LabApp.expose_app_in_browser=True",
             *(["--allow-root"] if os.geteuid() == 0 else []),
         ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     client = httpx.Client(
         base_url=f"http://127.0.0.1:{port}",
