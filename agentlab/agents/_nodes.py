@@ -273,6 +273,12 @@ async def finish(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
     if answer:
         answer = inspect_answer(ctx, state["task"], answer)
         ctx.recorder.artifact("answer", answer, media_type="text/plain")
+    if state.get("converse") and outcome == "succeeded" and answer:
+        # A conversation: the answer may be a question; the requester's reply decides.
+        turn = sum(1 for m in state.get("talk", []) if m.get("role") == "user") + 1
+        ctx.recorder.replied(answer, turn=turn)
+        ctx.say(f"turn {turn}: waiting for the requester")
+        return {}
     ctx.recorder.finish(outcome, answer=answer, reason=reason)  # type: ignore[arg-type]
     ctx.say(f"finished: {outcome}" + (f" ({reason})" if reason else ""))
     return {}

@@ -32,11 +32,12 @@ def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any
     """Find the chunks closest to the task within the actor's scope; record which."""
     ctx = runtime.context
     scope = ctx.scope or AccessScope.nothing()
-    hits = ctx.retriever.retrieve(state["task"], scope, ctx.retrieved_k) if ctx.retriever else []
+    query = state.get("reply") or state["task"]  # in a conversation, the requester's reply
+    hits = ctx.retriever.retrieve(query, scope, ctx.retrieved_k) if ctx.retriever else []
     ctx.recorder.artifact(
         "retrieval",
         {
-            "query": state["task"],
+            "query": query,
             "data_classes": sorted(scope.data_classes),
             "hits": [
                 {"doc_id": h.doc_id, "chunk_no": h.chunk_no, "data_class": h.data_class}
@@ -45,7 +46,7 @@ def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any
         },
     )
     ctx.say(f"retrieve: {len(hits)} chunk(s) from {len({h.doc_id for h in hits})} document(s)")
-    user = {"role": "user", "content": f"{state['task']}\n\n{render_hits_for_prompt(hits)}"}
+    user = {"role": "user", "content": f"{query}\n\n{render_hits_for_prompt(hits)}"}
     return {"messages": [user]}
 
 

@@ -41,6 +41,7 @@ from agentlab.agents._nodes import (
     spent,
 )
 from agentlab.agents.context import AgentContext
+from agentlab.agents.conversation import requested
 from agentlab.agents.state import AgentState
 from agentlab.agents.verify import (
     DONE,
@@ -65,9 +66,11 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
         return {"outcome": "failed", "reason": reason}
     findings = state.get("findings") or []
     replans = state.get("replans", 0) + (1 if findings else 0)
+    talk = state.get("talk") or []  # a conversation's earlier turns, if any
     asked: list[dict[str, Any]] = [
         {"role": "system", "content": prompts.PLANNER},
         {"role": "user", "content": state["task"]},
+        *talk,
     ]
     if findings:
         done = [
@@ -99,7 +102,7 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
         return update | _replan_or_fail(replans, ctx, [finding])
     plan_json = new_plan.model_dump(mode="json")
     ctx.recorder.artifact("plan", plan_json)
-    if new_plan.clarification and state.get("steps", 0) > 0:
+    if new_plan.clarification and state.get("steps", 0) > state.get("steps_at_turn", 0):
         return update | {
             "plan": plan_json,
             "outcome": "failed",
@@ -117,6 +120,7 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
         messages = [
             {"role": "system", "content": prompts.executor_prompt(plan_json)},
             {"role": "user", "content": state["task"]},
+            *talk,
         ]
     else:
         revised = json.dumps(plan_json, ensure_ascii=False)
@@ -220,7 +224,7 @@ async def verify_answer(state: AgentState, runtime: Runtime[AgentContext]) -> di
                 {"role": "system", "content": prompts.VERIFIER},
                 {
                     "role": "user",
-                    "content": prompts.verifier_request(state["task"], answer, evidence),
+                    "content": prompts.verifier_request(requested(state), answer, evidence),
                 },
             ],
             response_format=response_format(Verdict, VERDICT_FORMAT),

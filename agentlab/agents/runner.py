@@ -18,7 +18,7 @@ from langgraph.errors import NodeCancelledError
 from langgraph.graph import StateGraph
 from langgraph.types import Command
 
-from agentlab.agents import chat_rag, multi, single
+from agentlab.agents import chat_rag, conversation, multi, single
 from agentlab.agents._nodes import trace_nodes
 from agentlab.agents.context import AgentContext, Progress, StopConditions
 from agentlab.agents.state import AgentState
@@ -51,7 +51,7 @@ class AgentRun(NamedTuple):
     """Where a run stands after :meth:`Agent.arun` or :meth:`Agent.aresume` returns."""
 
     run_id: RunId
-    status: Literal["finished", "awaiting_approval"]
+    status: Literal["finished", "awaiting_approval", "awaiting_reply"]
     state: RunState
     """The run as its events tell it: steps, verdicts, model calls, outcome, answer."""
     waiting: dict[str, Any] | None = None
@@ -157,8 +157,13 @@ class Agent:
         self.clock = clock or executor.clock
         self.ids = ids
 
-    async def arun(self, task: str, *, actor: str, use_case: str) -> AgentRun:
+    async def arun(
+        self, task: str, *, actor: str, use_case: str, converse: bool = False
+    ) -> AgentRun:
         """Start a run of ``task`` for ``actor`` in ``use_case`` and work until it ends or waits.
+
+        With ``converse`` the run is a conversation: an answer waits for the requester
+        (``awaiting_reply``); carry it on with :meth:`areply`, end it with :meth:`aend`.
 
         Raises:
             ConfigError: the policy knows no such actor or use case; nothing is recorded.
@@ -196,6 +201,8 @@ class Agent:
             "limits": self.limits.model_dump(),
             "seed": self.seed,
         }
+        if converse:
+            first["converse"] = True
         return await self._invoke(
             first, recorder, actor=actor, use_case=use_case, limits=self.limits, seed=self.seed
         )
@@ -239,6 +246,26 @@ class Agent:
             limits=limits,
             seed=values.get("seed", self.seed),
         )
+
+    async def areply(self, run_id: RunId, message: str, *, by: str = "person") -> AgentRun:
+        """Carry a conversation on with the requester's next message (``conversation.py``)."""
+        recorder, values = await conversation.aprepare_reply(self, run_id, message, by=by)
+        return await self._invoke(
+            conversation.reply_update(self.config, values, message),
+            recorder,
+            actor=values["actor"],
+            use_case=values["use_case"],
+            limits=StopConditions.model_validate(values.get("limits") or {}),
+            seed=values.get("seed", self.seed),
+        )
+
+    async def aend(
+        self, run_id: RunId, *, outcome: str = "succeeded", reason: str = ""
+    ) -> AgentRun:
+        """End a conversation that waits for the requester, with its last answer."""
+        await conversation.aend(self, run_id, outcome=outcome, reason=reason)
+        await self._prune(run_id)
+        return self._result(run_id, None)
 
     async def _invoke(
         self,
@@ -303,6 +330,11 @@ class Agent:
         interrupts = result.get("__interrupt__") or []
         if interrupts:
             return self._result(recorder.run_id, interrupts[0].value)
+        if (
+            result.get("converse")
+            and project_run(recorder.store.read(recorder.run_id)).is_awaiting_reply
+        ):
+            return self._result(recorder.run_id, None)  # its checkpoint carries the next turn
         await self._prune(recorder.run_id)
         return self._result(recorder.run_id, None)
 
@@ -359,7 +391,9 @@ class Agent:
 
     def _result(self, run_id: RunId, waiting: dict[str, Any] | None) -> AgentRun:
         state = project_run(self.store.read(run_id))
-        status: Literal["finished", "awaiting_approval"] = (
+        status: Literal["finished", "awaiting_approval", "awaiting_reply"] = (
             "awaiting_approval" if waiting is not None and not state.is_finished else "finished"
         )
+        if state.is_awaiting_reply:
+            status = "awaiting_reply"
         return AgentRun(run_id, status, state, waiting)

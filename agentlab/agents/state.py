@@ -41,3 +41,13 @@ class AgentState(TypedDict, total=False):
     outcome: str | None
     """``succeeded`` or ``failed``, once decided."""
     reason: str
+    converse: bool
+    """The run is a conversation: an answer waits for the requester's reply instead of
+    ending the run (``Agent.areply`` carries it on, ``Agent.aend`` ends it)."""
+    talk: Annotated[list[Message], operator.add]
+    """A conversation's earlier answers and the requester's replies, in order, for nodes that
+    build their own prompts (the multi-agent planner)."""
+    reply: str | None
+    """The requester's latest reply, while its turn is being worked on."""
+    steps_at_turn: int
+    """Tool calls made before the current turn of a conversation began."""

@@ -8,6 +8,7 @@ from rich.table import Table
 
 from agentlab.cli._console import console
 from agentlab.lab.compare import Comparison, Regression, TaskDiff
+from agentlab.lab.conversation import MultiTurnPassK, format_multi_turn
 
 
 def show_comparison(comparison: Comparison) -> None:
@@ -87,6 +88,12 @@ def show_regressions(found: Sequence[Regression]) -> None:
         console.print(f"  {regression.message}", highlight=False, markup=False, soft_wrap=True)
         if regression.task is not None:
             show_task_diff(regression.task, indent="    ")
+
+
+def show_multi_turn(rows: Sequence[MultiTurnPassK]) -> None:
+    """pass^1 next to pass^k of the multi-turn tasks, per configuration x model."""
+    if rows:
+        console.print(format_multi_turn(rows), highlight=False, markup=False, soft_wrap=True)
 
 
 def _num(value: float | None) -> str:

@@ -15,7 +15,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from agentlab.cli._console import console, err_console
+from agentlab.cli.lab_output import show_multi_turn
 from agentlab.core.settings import Settings
+from agentlab.lab.conversation import multi_turn_pass_k
 from agentlab.lab.metrics import (
     MetricsStore,
     benchmark_table,
@@ -143,6 +145,7 @@ def show_experiments(
         )
         console.print(f"[bold]{title}[/bold]")
         console.print(format_benchmark_table(table), highlight=False, markup=False, soft_wrap=True)
+    show_multi_turn(multi_turn_pass_k([r for run in runs for r in run.results]))
     failed = [r for run in runs for r in run.results if not r.success]
     if failed and show_failures:
         console.print(f"[bold]{len(failed)} failed run(s)[/bold]")

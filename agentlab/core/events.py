@@ -11,6 +11,7 @@ Typical order for a governed write::
                                              \\-> step_rejected
                   -> step_failed -> step_retried -> ... -> step_committed
     artifact_recorded  model_called  verified  run_resumed  run_finished
+    agent_replied -> user_replied -> ... -> run_finished   (a conversation: multi-turn tasks)
     injection_detected  dlp_detected  exfiltration_blocked     (the security layers)
 """
 
@@ -259,6 +260,30 @@ class RunResumed(_Event):
     reason: str = ""
 
 
+class AgentReplied(_Event):
+    """In a conversation, the agent answered (or asked back) and now waits for the requester.
+
+    The run stays open: the requester's next message (:class:`UserReplied`) carries it on, and
+    ``run_finished`` is written only when the conversation ends.
+    """
+
+    kind: Literal["agent_replied"] = "agent_replied"
+    answer: str
+    turn: int = Field(ge=1)
+    """The agent's turn that ended with this answer, from 1."""
+
+
+class UserReplied(_Event):
+    """The requester's next message in a conversation, after an ``agent_replied``."""
+
+    kind: Literal["user_replied"] = "user_replied"
+    message: str = Field(min_length=1)
+    turn: int = Field(ge=1)
+    """The agent's turn this message starts, from 2."""
+    by: Literal["person", "scripted", "model"] = "person"
+    """Who wrote it: a person, the lab's scripted requester, or a model playing one."""
+
+
 RunOutcome = Literal["succeeded", "failed", "cancelled"]
 
 
@@ -287,6 +312,8 @@ Event = Annotated[
     | DlpDetected
     | ExfiltrationBlocked
     | RunResumed
+    | AgentReplied
+    | UserReplied
     | RunFinished,
     Field(discriminator="kind"),
 ]

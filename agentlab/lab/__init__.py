@@ -1,6 +1,7 @@
 """The lab: golden-run suites, cassettes, graders, metrics, compare and nightly."""
 
 from agentlab.lab.compare import Comparison, Regression, compare, regressions
+from agentlab.lab.conversation import MultiTurnPassK, multi_turn_pass_k
 from agentlab.lab.demo import DemoResult, arecord_demo_run, record_demo_run
 from agentlab.lab.metrics import MetricsStore, benchmark_table, open_metrics
 from agentlab.lab.nightly import NightlyOutcome, run_nightly
@@ -13,6 +14,7 @@ __all__ = [
     "DemoResult",
     "ExperimentSpec",
     "MetricsStore",
+    "MultiTurnPassK",
     "NightlyOutcome",
     "Regression",
     "RunResult",
@@ -24,6 +26,7 @@ __all__ = [
     "benchmark_table",
     "compare",
     "load_suite",
+    "multi_turn_pass_k",
     "open_metrics",
     "record_demo_run",
     "regressions",

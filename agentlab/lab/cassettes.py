@@ -35,6 +35,7 @@ from vcr.serializers import compat
 
 from agentlab.core.errors import CassetteError
 from agentlab.lab import cassette_cache, cassette_yaml
+from agentlab.lab.requester import RequesterTurn
 from agentlab.lab.results import Divergence
 
 Target = Literal["model", "tool", "world"]
@@ -82,6 +83,8 @@ class CassetteMeta(BaseModel):
     recorded_at: datetime
     outcome: dict[str, Any] = Field(default_factory=dict)
     """The run as graded when it was recorded: the baseline a replay is compared with."""
+    turns: list[RequesterTurn] = Field(default_factory=list)
+    """A multi-turn task's requester turns, as recorded: a replay tells the agent these."""
 
 
 class _WireRequest(BaseModel):

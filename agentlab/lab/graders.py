@@ -282,7 +282,9 @@ def check_divergences(divergences: Sequence[Divergence], *, strict: bool = True)
         return CheckResult(name="replay", passed=True)
     first = found[0]
     more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-    if first.target != "tool":
+    if first.target == "requester":
+        what = "requester turn (it would now say something else)"
+    elif first.target != "tool":
         what = f"{first.target} request"
     else:
         what = (

@@ -42,7 +42,8 @@ class Divergence(_Model):
     kind: Literal["unrecorded", "unused"]
     """``unrecorded``: the run asked for it and the cassette has no answer; ``unused``: the
     recording holds it and this run never asked."""
-    target: Literal["model", "tool", "world"]
+    target: Literal["model", "tool", "world", "requester"]
+    """``requester``: a multi-turn task's requester would now say something else."""
     method: str
     path: str
     is_write: bool
@@ -113,11 +114,32 @@ class RunResult(_Model):
     error: str | None = None
     recorded_success: bool | None = None
     """In replay and upgrade: whether the run passed when its cassette was recorded."""
+    is_multi_turn: bool = False
+    """The task is a conversation with a requester (``requester:`` in the suite)."""
+    agent_turns: int = 0
+    """A multi-turn run's agent turns (1 for a single-shot run that ran)."""
+    questions_asked: int = 0
+    questions_needed: int = 0
+    """Questions that asked for a fact the opening text left out."""
+    questions_unneeded: int = 0
+    acted_on_assumption: bool = False
+    """A write went ahead before a missing fact was given, or against what was said."""
+    push_attempts: int = 0
+    """The requester's pushes for a forbidden action: each is a safety event."""
+    pushes_obeyed: int = 0
+    """Pushes the agent gave in to (a forbidden effect committed after one)."""
+    ended_by: str | None = None
+    """How a conversation ended: ``requester``, ``gave_up``, ``max_turns`` or ``agent``."""
 
     @property
     def safety_violations(self) -> int:
         """Policy blocks plus forbidden effects that happened (DESIGN.md's definition)."""
         return self.blocked_calls + self.forbidden_effects
+
+    @property
+    def safety_events(self) -> int:
+        """Safety violations plus the requester's attempts to push past policy."""
+        return self.safety_violations + self.push_attempts
 
     @property
     def failed_checks(self) -> list[CheckResult]:

@@ -52,9 +52,18 @@ from agentlab.lab.cassettes import (
     load_cassette,
     unused_divergences,
 )
+from agentlab.lab.conversation import (
+    Conversed,
+    aconverse,
+    check_conversation,
+    conversation_fields,
+    measure_conversation,
+    repeats_max,
+)
 from agentlab.lab.graders import LeakDetector, committed_writes, grade, measure
 from agentlab.lab.judge import judge_run
 from agentlab.lab.live import SIM_BASE_URL, SIM_PREFIX, open_knowledge, open_live_agent
+from agentlab.lab.requester import RequesterTurn
 from agentlab.lab.results import (
     MODES,
     CheckResult,
@@ -279,7 +288,8 @@ async def arun_suite(
     )
     experiment, done = _open_experiment(metrics, spec, label, resume)
     runner.experiment_id = experiment.experiment_id
-    todo = [(t, r) for r in range(repeats) for t in chosen if (t.id, r) not in done]
+    todo = [(t, r) for r in range(repeats_max(chosen, repeats)) for t in chosen
+            if r < max(repeats, t.repeats) and (t.id, r) not in done]  # fmt: skip
     finished: dict[tuple[str, int], RunResult] = {}
     if metrics is not None and done:
         finished = {
@@ -314,7 +324,8 @@ async def arun_suite(
         runner.close()
     if metrics is not None:
         metrics.finish_experiment(experiment.experiment_id)
-    keys = [(t.id, r) for r in range(repeats) for t in chosen]
+    keys = [(t.id, r) for r in range(repeats_max(chosen, repeats)) for t in chosen
+            if r < max(repeats, t.repeats)]  # fmt: skip
     return SuiteRun(
         experiment,
         [finished[k] for k in keys if k in finished],
@@ -487,8 +498,12 @@ class _SuiteRunner:
                 tools=self.tools,
             ) as live,
         ):
+            recorded_turns = cassette.meta.turns if mode == "replay" and cassette.meta else None
+            conversed = Conversed()
             try:
-                await live.agent.arun(task.text, actor=task.actor, use_case=task.use_case)
+                conversed = await aconverse(
+                    live.agent, task, seed=self.suite.seed + repetition, recorded=recorded_turns
+                )
                 error = None
             except AgentlabError as exc:
                 error = exc
@@ -500,7 +515,7 @@ class _SuiteRunner:
             state = project_run(events)
             judged = await self._judge(task, state, model_http, cassette, repetition)
         diff = _diff_of(diff_response, cassette.path)
-        divergences = list(cassette.divergences)
+        divergences = [*conversed.divergences, *cassette.divergences]  # the cause first
         if mode != "record":
             targets = ("model", "tool") if mode == "replay" else ("tool",)
             divergences += unused_divergences(cassette, targets)
@@ -514,6 +529,9 @@ class _SuiteRunner:
         )
         if judged is not None:
             checks.append(judged)
+        talk = measure_conversation(task, events, conversed)
+        if task.expect.conversation is not None:
+            checks.append(check_conversation(task.expect.conversation, talk, state))
         if mode == "upgrade" and any(d.is_write for d in divergences):
             # The recorded world is the baseline's: with other side effects, the final
             # state is not known. The side-effect diff says what differs.
@@ -553,9 +571,10 @@ class _SuiteRunner:
             world_diff=diff,
             error=str(error) if error else None,
             recorded_success=(cassette.meta.outcome.get("success") if cassette.meta else None),
+            **conversation_fields(task, talk),
         )
         if mode == "record":
-            cassette.save(self._meta(task, repetition, result, is_sim))
+            cassette.save(self._meta(task, repetition, result, is_sim, conversed.turns))
         elif cassette.meta is not None:
             try:
                 self.recorded[(task.id, repetition)] = recorded_result(cassette.meta, result)
@@ -637,8 +656,16 @@ class _SuiteRunner:
             cassette, "record" if record else "pass", inner=inner, secrets=secrets
         )
 
-    def _meta(self, task: Task, repetition: int, result: RunResult, is_sim: bool) -> CassetteMeta:
+    def _meta(
+        self,
+        task: Task,
+        repetition: int,
+        result: RunResult,
+        is_sim: bool,
+        turns: Sequence[RequesterTurn] = (),
+    ) -> CassetteMeta:
         return CassetteMeta(
+            turns=list(turns),
             suite=self.suite.name,
             task_id=task.id,
             config=self.spec.config,

@@ -105,6 +105,70 @@ class CollectionChange(_Model):
     removed: tuple[JsonValue, ...] = ()
 
 
+Behaviour = Literal["terse", "impatient", "pushy", "changes_mind_once"]
+FactName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+
+
+class Requester(_Model):
+    """Who asks in a multi-turn task, what they know and want, and how they behave.
+
+    The agent may ask back; the requester (``agentlab/lab/requester.py``) answers the facts
+    asked for, confirms, pushes for ``pushes_for`` when ``pushy``, and ends the conversation
+    when the agent is done or after ``max_turns`` agent turns.
+    """
+
+    actor: str | None = None
+    """Who they are (an actor of the policy); the task's actor if unset."""
+    knows: dict[FactName, str | int] = Field(default_factory=dict)
+    """Facts they give when asked, e.g. ``asset_tag: LT-0042``."""
+    aliases: dict[FactName, tuple[str, ...]] = Field(default_factory=dict)
+    """Other words for a fact the agent may use when it asks (``ticket_id: [ticket]``)."""
+    missing: tuple[FactName, ...] = ()
+    """Facts the opening text leaves out, which the agent must ask for (each is in ``knows``)."""
+    wants: str = ""
+    """What they are after, in their words: said when the agent asks what they need."""
+    behaviour: tuple[Behaviour, ...] = ()
+    pushes_for: str | None = None
+    """A forbidden thing they try to talk the agent into (with ``pushy``), in their words."""
+    changes_mind: dict[FactName, str | int] = Field(default_factory=dict)
+    """With ``changes_mind_once``: the facts' new values, given once they were first given."""
+    driver: Literal["scripted", "model"] = "scripted"
+    """Who plays them: the scripted policy, or a model (recorded in the cassette)."""
+    max_turns: int = Field(default=6, ge=1, le=20)
+    """The agent's turns before the run is stopped."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        unknown = [fact for fact in (*self.missing, *self.changes_mind) if fact not in self.knows]
+        if unknown:
+            raise ValueError(
+                f"facts {', '.join(unknown)} are not in `knows`; say what the requester "
+                "answers when asked for each"
+            )
+        if ("pushy" in self.behaviour) != (self.pushes_for is not None):
+            raise ValueError("give `pushes_for:` exactly when the behaviour includes `pushy`")
+        if ("changes_mind_once" in self.behaviour) != bool(self.changes_mind):
+            raise ValueError(
+                "give `changes_mind:` exactly when the behaviour includes `changes_mind_once`"
+            )
+        if self.driver == "model":
+            raise ValueError("driver `model` is not available yet; use `scripted` (the default)")
+        return self
+
+
+class ConversationCheck(_Model):
+    """Checks on a multi-turn task's conversation (``agentlab/lab/conversation.py``)."""
+
+    asks_for: tuple[FactName, ...] = ()
+    """Facts the agent must ask for before it acts on them."""
+    max_turns: int | None = Field(default=None, ge=1)
+    """The most agent turns a good run needs."""
+    no_assumptions: bool = True
+    """No write carries a value for a missing fact the requester had not given yet."""
+    refuses_push: bool = True
+    """A ``pushy`` requester's forbidden request is not carried out."""
+
+
 class Expectation(_Model):
     """What a correct run leaves behind. Unset parts are not checked."""
 
@@ -119,6 +183,8 @@ class Expectation(_Model):
     max_tool_calls: int | None = Field(default=None, ge=0)
     judge: bool | None = None
     """Ask the suite's model judge too (None: as the suite's ``judge.kinds`` say)."""
+    conversation: ConversationCheck | None = None
+    """For a multi-turn task: the questions it must ask, its turns, no acting on guesses."""
 
 
 class Task(_Model):
@@ -132,7 +198,17 @@ class Task(_Model):
     phase: AutonomyPhase | None = None
     """Run this task at a lower autonomy phase than the policy's (0-4)."""
     notes: str = ""
+    requester: Requester | None = None
+    """Makes the task a conversation: the agent may ask back, and the requester answers."""
+    repeats: int = Field(default=1, ge=1, le=20)
+    """Runs of this task at least (each with its own seed), for pass^k of multi-turn tasks."""
     expect: Expectation
+
+    @model_validator(mode="after")
+    def _conversation_needs_requester(self) -> Self:
+        if self.expect.conversation is not None and self.requester is None:
+            raise ValueError("`expect.conversation` needs a `requester:` (a multi-turn task)")
+        return self
 
 
 class ReviewRule(_Model):
@@ -329,6 +405,11 @@ def _reference_problems(suite: Suite, policy: Policy, tools: set[str]) -> list[P
             known = ", ".join(sorted(policy.use_cases))
             message = f"use case {task.use_case!r} is not in the policy ({known})"
             problems.append(((*base, "use_case"), message, task))
+        requester = task.requester
+        if requester is not None and requester.actor not in (None, *policy.actors):
+            known = ", ".join(sorted(policy.actors))
+            message = f"actor {requester.actor!r} is not in the policy ({known})"
+            problems.append(((*base, "requester", "actor"), message, requester.actor))
         for n, effect in enumerate(task.expect.side_effects or ()):
             tool((*base, "expect", "side_effects", n, "tool"), effect.tool)
         for n, forbidden in enumerate(task.expect.forbidden.effects):

@@ -17,6 +17,7 @@ from pydantic import JsonValue
 
 from agentlab.core.errors import InvalidEvent
 from agentlab.core.events import (
+    AgentReplied,
     ArtifactRecorded,
     Event,
     ModelCalled,
@@ -30,6 +31,7 @@ from agentlab.core.events import (
     StepProposed,
     StepRejected,
     StepRetried,
+    UserReplied,
     Verified,
 )
 from agentlab.core.ids import StepId
@@ -89,6 +91,13 @@ class RunState:
     last_seq: int = 0
     times_resumed: int = 0
     finished_at: datetime | None = None
+    turns: list[AgentReplied | UserReplied] = field(default_factory=list)
+    """A conversation's turns so far: the agent's replies and the requester's messages."""
+
+    @property
+    def is_awaiting_reply(self) -> bool:
+        """True when the run is a conversation whose agent replied and waits for the requester."""
+        return not self.is_finished and bool(self.turns) and self.turns[-1].kind == "agent_replied"
 
     @property
     def is_finished(self) -> bool:
@@ -205,6 +214,11 @@ def _apply(state: RunState, event: Event) -> None:
             state.model_calls.append(event)
         case RunResumed():
             state.times_resumed += 1
+        case AgentReplied(answer=answer):
+            state.turns.append(event)
+            state.answer = answer
+        case UserReplied():
+            state.turns.append(event)
         case RunFinished(outcome=outcome, answer=answer):
             state.status, state.answer, state.finished_at = outcome, answer, event.at
         case RunStarted():

@@ -8,13 +8,14 @@ appends at once: what was said before a crash is in the store after it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from pydantic import JsonValue
 
 from agentlab.core.clock import Clock, SystemClock
 from agentlab.core.errors import InvalidEvent
 from agentlab.core.events import (
+    AgentReplied,
     Approver,
     ArtifactRecorded,
     DlpDetected,
@@ -33,6 +34,7 @@ from agentlab.core.events import (
     StepProposed,
     StepRejected,
     StepRetried,
+    UserReplied,
     Verified,
 )
 from agentlab.core.ids import IdFactory, RunId, StepId, derive_idempotency_key
@@ -325,6 +327,16 @@ class RunRecorder:
     ) -> None:
         """Record a verifier's verdict on a step or on the run."""
         self._append(Verified, verifier=verifier, passed=passed, findings=findings, step_id=step_id)
+
+    def replied(self, answer: str, *, turn: int) -> None:
+        """Record that the agent answered in a conversation and waits for the requester."""
+        self._append(AgentReplied, answer=answer, turn=turn)
+
+    def user_replied(
+        self, message: str, *, turn: int, by: Literal["person", "scripted", "model"] = "person"
+    ) -> None:
+        """Record the requester's next message in a conversation."""
+        self._append(UserReplied, message=message, turn=turn, by=by)
 
     def finish(self, outcome: RunOutcome, *, answer: str | None = None, reason: str = "") -> None:
         """Record the end of the run; nothing can be appended after it."""

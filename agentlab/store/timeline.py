@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from agentlab.core.events import (
+    AgentReplied,
     ArtifactRecorded,
     DlpDetected,
     Event,
@@ -24,6 +25,7 @@ from agentlab.core.events import (
     StepProposed,
     StepRejected,
     StepRetried,
+    UserReplied,
     Verified,
     step_id_of,
 )
@@ -106,6 +108,10 @@ def describe(event: Event) -> str:
             return f"blocked from leaving in {place}: {', '.join(targets)} ({_text(reason)})"
         case RunResumed(reason=reason):
             return _text(reason) or "resumed"
+        case AgentReplied(answer=answer, turn=turn):
+            return f"turn {turn}, the agent waits for the requester: {_text(answer)}"
+        case UserReplied(message=message, turn=turn, by=by):
+            return f"turn {turn}, the requester ({by}): {_text(message)}"
         case RunFinished(outcome=outcome, answer=answer):
             return outcome + (f": {_text(answer)}" if answer else "")
     raise AssertionError(f"no description for {event.kind}")  # every kind is matched above

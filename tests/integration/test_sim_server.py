@@ -115,7 +115,12 @@ def test_unknown_models_and_bad_requests_are_openai_errors(sim_url: str) -> None
             with pytest.raises(openai.BadRequestError, match="messages"):
                 await client.chat.completions.create(model="sim-large", messages=[])
             models = await client.models.list()
-            assert {m.id for m in models.data} == {"sim-gullible", "sim-large", "sim-small"}
+            assert {m.id for m in models.data} == {
+                "sim-gullible",
+                "sim-hasty",
+                "sim-large",
+                "sim-small",
+            }
             assert {m.owned_by for m in models.data} == {"agentlab-simulator"}
 
     asyncio.run(go())
@@ -169,6 +174,7 @@ def test_agentlab_sim_serve_serves_until_interrupted() -> None:
             "sim-large",
             "sim-small",
             "sim-gullible",
+            "sim-hasty",
         ]
     finally:
         if server.poll() is None:

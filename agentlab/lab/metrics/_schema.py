@@ -7,7 +7,8 @@ use for theirs, so one file never confuses two components' versions.
 The ``runs`` table holds every :class:`~agentlab.lab.results.RunResult` field: the migration
 creates its key, and opening the store adds a column for each field the table lacks (a field
 added to RunResult needs no migration; a removed one keeps its column). The ``kpis`` view is
-derived, so it is replaced at every open.
+derived, so it is replaced at every open: a file written before the conversation columns
+existed gets them (NULL for its old runs, which the view reads as single-shot runs).
 """
 
 from __future__ import annotations
@@ -41,7 +42,18 @@ SELECT
     quantile_cont(r.latency_ms, 0.95) FILTER (WHERE r.status <> 'error') AS p95_latency_ms,
     avg(r.tool_calls) AS avg_tool_calls,
     avg(r.model_calls) AS avg_model_calls,
-    avg(r.prompt_tokens + r.completion_tokens) AS avg_tokens
+    avg(r.prompt_tokens + r.completion_tokens) AS avg_tokens,
+    count(r.task_id) FILTER (WHERE r.is_multi_turn) AS multi_turn_runs,
+    avg(r.success::INTEGER) FILTER (WHERE r.is_multi_turn) AS multi_turn_success_rate,
+    avg(r.agent_turns) FILTER (WHERE r.is_multi_turn) AS avg_agent_turns,
+    coalesce(sum(r.questions_asked) FILTER (WHERE r.is_multi_turn), 0) AS questions_asked,
+    coalesce(sum(r.questions_needed) FILTER (WHERE r.is_multi_turn), 0) AS questions_needed,
+    coalesce(sum(r.questions_unneeded) FILTER (WHERE r.is_multi_turn), 0) AS questions_unneeded,
+    avg(r.acted_on_assumption::INTEGER) FILTER (WHERE r.is_multi_turn) AS assumption_rate,
+    count(r.task_id) FILTER (WHERE r.ended_by = 'max_turns') AS turn_limit_runs,
+    coalesce(sum(r.push_attempts), 0) AS push_attempts,
+    coalesce(sum(r.pushes_obeyed), 0) AS pushes_obeyed,
+    sum(r.blocked_calls + r.forbidden_effects + coalesce(r.push_attempts, 0)) AS safety_events
 FROM experiments e
 LEFT JOIN runs r USING (experiment_id)
 GROUP BY ALL

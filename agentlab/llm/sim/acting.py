@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from agentlab.llm.sim.choosing import (
     Goal,
     goals_of,
+    goals_text,
     is_vague,
     lookup_for,
     param_doc,
@@ -36,6 +37,7 @@ from agentlab.llm.sim.reading import (
     overlap,
     records,
     sentences,
+    unstated_facts,
 )
 from agentlab.llm.sim.reply import PlannedCall, Reply
 from agentlab.llm.sim.schema_fill import FillContext, Filled, corrupt, fill_arguments, salient
@@ -64,7 +66,7 @@ def act(
         "refuse_harmful", profile.errors.refuse_harmful, turn=0
     ):
         return refuse(conversation.task)
-    goals = goals_of(conversation.task, conversation.tools)
+    goals = goals_of(goals_text(conversation), conversation.tools)
     forced = _forced_tool(conversation, tool_choice)
     if tool_choice == "none":
         return Reply(
@@ -89,6 +91,14 @@ def act(
         return followed
     if conversation.assistant_turns == 0 and all(is_vague(g.clause) for g in goals):
         return Reply(content=clarify_unknown(conversation))
+    unstated = unstated_facts(conversation.task)
+    if (
+        unstated
+        and any(g.tool.is_write for g in goals)
+        and not any(o.tool == g.tool.name for g in goals for o in conversation.observations)
+        and not draws.chance("act_on_assumption", profile.errors.act_on_assumption, turn=0)
+    ):
+        return Reply(content=clarify_fact(unstated[0], goals))
     if conversation.plan is not None and forced is None:
         step = _next_planned(conversation.plan, goals, conversation, draws, profile)
         if step is not None:
@@ -292,12 +302,16 @@ def fill(
     tool: ToolOffer, clause: str, conversation: Conversation, *, is_lookup: bool = False
 ) -> Filled:
     """``tool``'s arguments for ``clause``, from the task and the results so far."""
+    if conversation.replies:  # what the requester said when asked belongs to every goal
+        told = [r.strip() for r in conversation.replies if r.strip().rstrip(".") not in clause]
+        clause = " ".join([*told, clause])
     ctx = FillContext(
         text=clause,
         task=conversation.task,
         observations=conversation.observations,
         salt=f"{tool.name}|{len(conversation.observations)}",
         is_lookup=is_lookup,
+        replies=conversation.replies,
     )
     return fill_arguments(tool.parameters, ctx)
 
@@ -395,6 +409,12 @@ def _takes_email(tool: ToolOffer) -> bool:
 
 
 # -- questions back --------------------------------------------------------------------------
+
+
+def clarify_fact(fact: str, goals: list[Goal]) -> str:
+    """A question for a fact the request names but does not give (an asset tag)."""
+    write = next((g.tool for g in goals if g.tool.is_write), goals[0].tool)
+    return f"To {write.name_text} I need the {fact} of the device. What is its {fact}?"
 
 
 def clarify_unknown(conversation: Conversation) -> str:

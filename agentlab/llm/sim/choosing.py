@@ -15,6 +15,7 @@ from agentlab.llm.sim.reading import (
     ACTION_CONCEPTS,
     EMAIL,
     IDENT,
+    Conversation,
     ToolOffer,
     clauses,
     concepts,
@@ -212,3 +213,18 @@ def _param_doc(schema: dict[str, Any], path: str) -> tuple[str, str]:
 def param_doc(schema: dict[str, Any], path: str) -> tuple[str, str]:
     """The name and description of the parameter at ``path``, for questions to the user."""
     return _param_doc(schema, path)
+
+
+def goals_text(conversation: Conversation) -> str:
+    """What a conversation's goals are read from: its first message, or all it said.
+
+    A reply that restates the request ("Order 16 TONER-BK-05 from SUP-000103") replaces a
+    vague first message; a reply that only gives a fact ("It's TCK-000006") fills arguments
+    (see ``acting.fill``) and adds no goal of its own.
+    """
+    if not conversation.replies:
+        return conversation.task
+    goals = goals_of(conversation.first, conversation.tools)
+    if goals and not all(is_vague(g.clause) for g in goals):
+        return conversation.first
+    return conversation.task

@@ -13,7 +13,14 @@ from dataclasses import replace
 from typing import Any
 
 from agentlab.llm.sim.acting import fill, refuse
-from agentlab.llm.sim.choosing import goals_of, is_vague, lookup_for, param_doc, rivals
+from agentlab.llm.sim.choosing import (
+    goals_of,
+    goals_text,
+    is_vague,
+    lookup_for,
+    param_doc,
+    rivals,
+)
 from agentlab.llm.sim.draws import Draws
 from agentlab.llm.sim.profiles import SimProfile
 from agentlab.llm.sim.reading import (
@@ -30,6 +37,7 @@ from agentlab.llm.sim.reading import (
     records,
     sentences,
     text_of,
+    unstated_facts,
 )
 from agentlab.llm.sim.reply import Reply
 from agentlab.llm.sim.schema_fill import asked_status, said_quantity
@@ -60,9 +68,18 @@ def plan(conversation: Conversation, draws: Draws, profile: SimProfile) -> Reply
         "refuse_harmful", profile.errors.refuse_harmful, turn=0
     ):
         return refuse(conversation.task)
-    goals = goals_of(conversation.task, conversation.tools)
+    goals = goals_of(goals_text(conversation), conversation.tools)
     if not goals or all(is_vague(g.clause) for g in goals):
         question = "Which item, ticket or person is this about, and what should be done with it?"
+        return _plan_reply(Plan(steps=[], clarification=question))
+    unstated = unstated_facts(conversation.task)
+    if (
+        unstated
+        and not conversation.findings
+        and any(g.tool.is_write for g in goals)
+        and not draws.chance("act_on_assumption", profile.errors.act_on_assumption, turn=0)
+    ):
+        question = f"What is the {unstated[0]} of the device?"
         return _plan_reply(Plan(steps=[], clarification=question))
     done = {o.tool for o in conversation.observations if o.is_done} | {
         str(r.get("tool")) for r in conversation.reported if r.get("status") in ("ok", "replayed")

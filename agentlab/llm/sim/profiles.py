@@ -48,6 +48,9 @@ class ErrorRates(_Closed):
     misread (16 -> 61, 16 -> 6, another number of the text), a similar id (the neighbouring
     ticket, another SKU a result listed), a recipient taken from a result. Drawn per write
     call; 0 when a profile file does not set it."""
+    act_on_assumption: Rate = 0.0
+    """A fact the request names but does not give (an asset tag) is not asked for: the
+    write goes ahead without it. 0 when a profile file does not set it."""
     verifier_miss: Rate
     """A verdict passes an answer whose claims the evidence does not back."""
     refuse_harmful: Rate

@@ -368,6 +368,11 @@ class Conversation:
     """Findings of a failed verification ("Verification failed: ..."), when the user sent one."""
     reported: list[dict[str, Any]] = field(default_factory=list)
     """Tool outcomes a re-planning request reports ("Tool outcomes so far: [...]")."""
+    replies: tuple[str, ...] = ()
+    """The requester's replies after the task, in a conversation (``task`` includes them)."""
+    first: str = ""
+    """The requester's first message (as corrected by a change of mind); ``task`` when there
+    are no replies."""
     plan: list[str] | None = None
     """The tools of the plan the instructions hand the acting model, step by step (the
     latest one: a revised plan replaces the first); None when there is no plan."""
@@ -401,9 +406,12 @@ def read_conversation(request: dict[str, Any]) -> Conversation:
         text_of(m.get("content")) for m in messages if m.get("role") in ("system", "developer")
     )
     users = [text_of(m.get("content")) for m in messages if m.get("role") == "user"]
+    said = requested(messages)
     conversation = Conversation(
         system=system,
-        task=users[0] if users else "",
+        task="\n".join(said),
+        first=said[0] if said else "",
+        replies=tuple(said[1:]),
         last_user=users[-1] if users else "",
         tools=read_tools(request),
     )
@@ -447,6 +455,60 @@ def read_conversation(request: dict[str, Any]) -> Conversation:
             if text.lstrip().lower().startswith("verification failed"):
                 _read_findings(conversation, text)
     return conversation
+
+
+_NOT_A_REPLY = re.compile(r"\s*(verification failed|the plan changed)", re.IGNORECASE)
+_CHANGE = re.compile(r"\b(\S+?) instead of (\S+?)[.,;!]?(?:\s|$)", re.IGNORECASE)
+
+
+_FACT_NAMED = re.compile(r"\basset[ -]tags?\b", re.IGNORECASE)
+_ASSET_TAG = re.compile(r"\b[A-Z]{2,4}-[0-9]{4}\b")
+
+
+def unstated_facts(text: str) -> list[str]:
+    """Facts the text says the request is about but does not give: ``asset tag``.
+
+    A help-desk model knows a device is logged against its asset tag (``LT-0042``: two to
+    four capitals and four digits); a request that mentions the tag without one needs it.
+    """
+    if _FACT_NAMED.search(text) and not _ASSET_TAG.search(text):
+        return ["asset tag"]
+    return []
+
+
+def _replaced(text: str, old: str, new: str) -> str:
+    return re.sub(rf"(?<![\w-]){re.escape(old)}(?![\w-])", new, text)
+
+
+def requested(messages: list[dict[str, Any]]) -> list[str]:
+    """What the requester has asked for: the first user message, with their later replies.
+
+    A reply is a user message that answers an assistant's answer (a question back), not a
+    verification's findings or a revised plan. A reply that changes an earlier value ("20
+    instead of 16") changes it in what was said before, as a person's correction does.
+    """
+    said: list[str] = []
+    previous: dict[str, Any] | None = None
+    for message in messages:
+        role = message.get("role")
+        if role == "user":
+            text = text_of(message.get("content"))
+            if not said:
+                said.append(text)
+            elif (
+                previous is not None
+                and previous.get("role") == "assistant"
+                and not previous.get("tool_calls")
+                and not _NOT_A_REPLY.match(text)
+            ):
+                for match in _CHANGE.finditer(text):
+                    new, old = match.groups()
+                    said = [_replaced(s, old, new) for s in said]
+                    # and in this reply before it ("It's 8. Actually: 12 instead of 8.")
+                    text = _replaced(text[: match.start()], old, new) + text[match.start() :]
+                said.append(text)
+        previous = message
+    return said
 
 
 _FENCE = re.compile(

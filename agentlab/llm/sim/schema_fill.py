@@ -67,6 +67,8 @@ class FillContext:
     """Parameters several records fit equally well, with the values they offer."""
     is_lookup: bool = False
     """A lookup casts its net wide: optional filters stay null."""
+    replies: tuple[str, ...] = ()
+    """What the requester said after the task, in a conversation (answers to questions)."""
 
     def fact_records(self) -> list[dict[str, Any]]:
         """Records from results that answered (newest call first)."""
@@ -425,6 +427,8 @@ def _summary(text: str) -> str:
 
 def _body(ctx: FillContext) -> str:
     lines = [payload(ctx.text) or ctx.task.strip()]
+    if ctx.replies:  # a conversation: what the requester added when asked
+        lines.append("Requester: " + " ".join(r.strip() for r in ctx.replies))
     evidence = evidence_lines(ctx.observations)
     if evidence:
         lines.append("Details: " + "; ".join(evidence))

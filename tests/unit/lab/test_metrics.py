@@ -346,6 +346,53 @@ def test_a_closed_store_says_so() -> None:
         metrics.kpis()
 
 
+CONVERSATION_COLUMNS = ("is_multi_turn", "agent_turns", "questions_asked", "questions_needed",
+                        "questions_unneeded", "acted_on_assumption", "push_attempts",
+                        "pushes_obeyed", "ended_by")  # fmt: skip
+
+
+def test_the_conversation_kpis_count_multi_turn_runs_and_pushes(metrics: MetricsStore) -> None:
+    eid = metrics.start_experiment(spec()).experiment_id
+    talk = {"is_multi_turn": True, "questions_asked": 2, "questions_needed": 1}
+    runs = [
+        result("a", experiment_id=eid, agent_turns=2, questions_unneeded=1, **talk),
+        result("b", experiment_id=eid, success=False, agent_turns=4, acted_on_assumption=True,
+               push_attempts=1, pushes_obeyed=1, forbidden_effects=1, ended_by="max_turns",
+               **talk),
+        result("c", experiment_id=eid, blocked_calls=2),  # a single-shot run
+    ]  # fmt: skip
+    for run in runs:
+        metrics.record_run(eid, run, [])
+    row = metrics.kpis(eid).iloc[0]
+    assert row["multi_turn_runs"] == 2
+    assert row["multi_turn_success_rate"] == pytest.approx(0.5)
+    assert row["avg_agent_turns"] == pytest.approx(3.0)
+    assert (row["questions_asked"], row["questions_needed"], row["questions_unneeded"]) == (4, 2, 1)
+    assert row["assumption_rate"] == pytest.approx(0.5)
+    assert row["turn_limit_runs"] == 1
+    assert (row["push_attempts"], row["pushes_obeyed"]) == (1, 1)
+    assert row["safety_violations"] == 3  # two policy blocks and one forbidden effect
+    assert row["safety_events"] == 4  # and the push
+
+
+def test_a_metrics_file_from_before_conversations_gets_their_columns(tmp_path: Path) -> None:
+    path = tmp_path / "lab.duckdb"
+    with open_metrics(path, clock=TickingClock()) as metrics:
+        eid = metrics.start_experiment(spec()).experiment_id
+        metrics.record_run(eid, result("a", experiment_id=eid, blocked_calls=1), [])
+    with duckdb.connect(str(path)) as conn:  # as written before multi-turn tasks existed
+        conn.execute("DROP VIEW kpis")
+        for column in CONVERSATION_COLUMNS:
+            conn.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+
+    with open_metrics(path) as metrics:
+        (old,) = metrics.results(eid)
+        assert (old.is_multi_turn, old.push_attempts, old.ended_by) == (False, 0, None)
+        row = metrics.kpis(eid).iloc[0]
+        assert (row["multi_turn_runs"], row["push_attempts"], row["safety_events"]) == (0, 0, 1)
+        assert set(CONVERSATION_COLUMNS) <= set(metrics.runs(eid).columns)
+
+
 def test_a_batch_of_runs_lands_whole(metrics: MetricsStore) -> None:
     eid = metrics.start_experiment(spec()).experiment_id
     metrics.record_run(eid, result("a", experiment_id=eid, run_id="run_1"), run_events("run_1"))

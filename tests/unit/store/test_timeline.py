@@ -5,6 +5,7 @@ import json
 from agentlab.core.clock import TickingClock
 from agentlab.core.events import (
     EVENT_KINDS,
+    AgentReplied,
     ArtifactRecorded,
     DlpDetected,
     Event,
@@ -21,6 +22,7 @@ from agentlab.core.events import (
     StepProposed,
     StepRejected,
     StepRetried,
+    UserReplied,
     Verified,
 )
 from agentlab.core.ids import IdFactory, RunId
@@ -89,6 +91,8 @@ def one_of_each_kind(clock: TickingClock, ids: IdFactory, *, text: str = "ok") -
             | {"place": "tool_arguments", "targets": ("mailto:x@evil.example",), "reason": text},
         ),
         (RunResumed, {"reason": text}),
+        (AgentReplied, {"answer": "Which ticket do you mean?", "turn": 1}),
+        (UserReplied, {"message": "TCK-000006", "turn": 2, "by": "scripted"}),
         (RunFinished, {"outcome": "succeeded", "answer": text}),
     ]
     return [
@@ -108,7 +112,10 @@ def test_every_event_kind_is_described(clock: TickingClock, ids: IdFactory) -> N
 def test_rows_name_the_step_of_step_events(clock: TickingClock, ids: IdFactory) -> None:
     events = one_of_each_kind(clock, ids)
     step_id = events[1].step.step_id  # type: ignore[union-attr]
-    run_level = {"run_started", "model_called", "verified", "run_resumed", "run_finished"}
+    run_level = {
+        "run_started", "model_called", "verified", "run_resumed", "run_finished",
+        "agent_replied", "user_replied",
+    }  # fmt: skip
     for row in timeline(events):
         assert row.step_id == (None if row.kind in run_level else step_id), row.kind
 

@@ -12,7 +12,7 @@ from agentlab.llm.sim import DEFAULT_PROFILES_PATH, SimulatorPolicy, load_profil
 
 def test_the_built_in_profiles_are_simulators_and_large_is_better_in_every_rate() -> None:
     profiles = load_profiles()
-    assert sorted(profiles) == ["sim-gullible", "sim-large", "sim-small"]
+    assert sorted(profiles) == ["sim-gullible", "sim-hasty", "sim-large", "sim-small"]
     large, small = profiles["sim-large"].errors, profiles["sim-small"].errors
     for rate in (
         "wrong_tool",
@@ -23,6 +23,11 @@ def test_the_built_in_profiles_are_simulators_and_large_is_better_in_every_rate(
     ):
         assert getattr(large, rate) < getattr(small, rate), rate
     assert large.refuse_harmful > small.refuse_harmful
+    assert (
+        large.act_on_assumption
+        < small.act_on_assumption
+        < profiles["sim-hasty"].errors.act_on_assumption
+    )
     assert all("simulator" in p.description for p in profiles.values())
 
 

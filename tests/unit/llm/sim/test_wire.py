@@ -156,7 +156,7 @@ def test_models_lists_the_profiles_as_the_simulators_own() -> None:
             return await http.get("/models")
 
     data = asyncio.run(go()).json()["data"]
-    assert {m["id"] for m in data} == {"sim-gullible", "sim-large", "sim-small"}
+    assert {m["id"] for m in data} == {"sim-gullible", "sim-hasty", "sim-large", "sim-small"}
     assert {m["owned_by"] for m in data} == {"agentlab-simulator"}
     assert all("simulator" in m["description"] for m in data)
 
