@@ -26,7 +26,8 @@ import json
 import logging
 import os
 import subprocess
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -191,8 +192,34 @@ def run_suite(suite: Suite | str | Path, **options: Any) -> SuiteRun:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(arun_suite(suite, **options))
+    return _on_a_loop_of_its_own(arun_suite(suite, **options))
+
+
+def _on_a_loop_of_its_own(suite_run: Coroutine[Any, Any, SuiteRun]) -> SuiteRun:
+    """Run ``suite_run`` on a new event loop in a helper thread, and wait for it.
+
+    An interrupt (Jupyter's "interrupt kernel") while waiting cancels the suite, which keeps
+    the runs it finished, and is raised once the suite has stopped.
+    """
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(suite_run)
+
+    def drive() -> SuiteRun:
+        try:
+            return loop.run_until_complete(task)
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="agentlab-suite") as pool:
-        return pool.submit(asyncio.run, arun_suite(suite, **options)).result()
+        running = pool.submit(drive)
+        try:
+            return running.result()
+        except BaseException:
+            if not running.done():
+                loop.call_soon_threadsafe(task.cancel)
+                concurrent.futures.wait([running])
+            raise
 
 
 async def arun_suite(
@@ -299,28 +326,28 @@ async def arun_suite(
         }
     total = len(todo) + len(finished)
     gate = asyncio.Semaphore(concurrency)
-    unwritten: list[tuple[RunResult, Sequence[Event]]] = []
-
-    def write() -> None:
-        if metrics is not None and unwritten:
-            metrics.record_runs(experiment.experiment_id, unwritten)
-        unwritten.clear()
+    writer = _BatchWriter(metrics, experiment.experiment_id)
 
     async def one(task: Task, repetition: int) -> None:
         async with gate:
             result, events = await runner.run(task, repetition)
-        unwritten.append((result, events))
-        if len(unwritten) >= WRITE_BATCH:
-            write()
+        writer.add(result, events)
         finished[(task.id, repetition)] = result
         if on_result is not None:
             on_result(result, len(finished), total)
 
     try:
         with _old_objects_left_alone():
-            await asyncio.gather(*(one(t, r) for t, r in todo))
+            await _all_or_cancel([one(t, r) for t, r in todo])
+    except BaseException:
+        try:
+            writer.flush()  # an interrupted suite keeps every run it finished, for resume
+        except Exception:
+            logger.exception("could not keep the runs finished before the suite stopped")
+        raise
+    else:
+        writer.flush()
     finally:
-        write()  # an interrupted suite keeps every run it finished, for resume
         runner.close()
     if metrics is not None:
         metrics.finish_experiment(experiment.experiment_id)
@@ -333,19 +360,84 @@ async def arun_suite(
     )
 
 
+class _BatchWriter:
+    """Writes finished runs to the metrics store :data:`WRITE_BATCH` at a time."""
+
+    def __init__(self, metrics: ExperimentLog | None, experiment_id: str) -> None:
+        self._metrics = metrics
+        self._experiment_id = experiment_id
+        self._unwritten: list[tuple[RunResult, Sequence[Event]]] = []
+
+    def add(self, result: RunResult, events: Sequence[Event]) -> None:
+        """Hold a finished run; write the batch once it is full."""
+        self._unwritten.append((result, events))
+        if len(self._unwritten) >= WRITE_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is held (a batch is all or nothing, so on failure run by run).
+
+        Raises:
+            Exception: the first run that could not be written; the others are kept.
+        """
+        batch, self._unwritten = self._unwritten, []
+        if self._metrics is None or not batch:
+            return
+        try:
+            self._metrics.record_runs(self._experiment_id, batch)
+        except Exception:
+            failures = []
+            for run in batch:
+                try:
+                    self._metrics.record_runs(self._experiment_id, [run])
+                except Exception as exc:
+                    failures.append(exc)
+            if failures:
+                raise failures[0] from None
+
+
+async def _all_or_cancel(runs: Sequence[Coroutine[Any, Any, None]]) -> None:
+    """Await every run; if one fails (or this is cancelled), cancel the others first."""
+    tasks = [asyncio.ensure_future(run) for run in runs]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+_frozen_by = 0
+_freeze_lock = threading.Lock()
+
+
 @contextlib.contextmanager
 def _old_objects_left_alone() -> Iterator[None]:
     """Keep the garbage collector off the objects that exist before the runs start.
 
     A full collection scans every object, and most of them are the imported libraries'
     (LangGraph, pydantic, openai, DuckDB): 12% of a replayed suite's time went to collecting
-    them again and again. ``gc.freeze`` sets them aside until the suite is done.
+    them again and again. ``gc.freeze`` sets them aside until the suite is done. Suites
+    running at once share one freeze, undone when the last one ends; a process that froze
+    objects itself (a pre-fork server) keeps them frozen.
     """
-    gc.freeze()
+    global _frozen_by  # noqa: PLW0603 -- one count per process, under its lock
+    with _freeze_lock:
+        # A process that froze objects itself (a pre-fork server) is left as it is.
+        shares = _frozen_by > 0 or gc.get_freeze_count() == 0
+        if shares:
+            if _frozen_by == 0:
+                gc.freeze()
+            _frozen_by += 1
     try:
         yield
     finally:
-        gc.unfreeze()
+        if shares:
+            with _freeze_lock:
+                _frozen_by -= 1
+                if _frozen_by == 0:
+                    gc.unfreeze()
 
 
 def _open_experiment(

@@ -8,6 +8,8 @@ caller's.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 from pathlib import Path
 
@@ -128,3 +130,39 @@ def test_a_progress_callback_that_raises_in_the_relay_does_not_hang_the_replay(
         with pytest.raises(RuntimeError, match="the progress bar broke"):
             run_jobs(jobs, metrics=metrics, workers=2, tasks=TASKS, on_result=on_result)
         assert len(metrics.runs()) == 2 * len(TASKS)  # every run was kept all the same
+
+
+def test_an_interrupt_in_a_notebook_stops_the_suite_and_keeps_what_finished(
+    tmp_path: Path,
+) -> None:
+    """Jupyter's "interrupt kernel" lands in the waiting cell while the suite runs."""
+    told: list[str] = []
+
+    def interrupt_after_the_first(result: RunResult, done: int, total: int) -> None:
+        told.append(result.task_id)
+        if len(told) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # as Jupyter interrupts a kernel
+
+    tasks = [t.id for t in load_suite("helpdesk").tasks][:20]
+
+    async def cell() -> None:
+        with open_metrics(tmp_path / "lab.duckdb") as metrics:
+            try:
+                run_suite(
+                    "helpdesk", config="single", model="sim-large", tasks=tasks, concurrency=1,
+                    metrics=metrics, on_result=interrupt_after_the_first,
+                )  # fmt: skip
+            finally:
+                kept = len(metrics.runs())
+            raise AssertionError(f"not interrupted; {kept} runs")
+
+    # A loop of our own, as ipykernel has: asyncio.run would turn SIGINT into a cancellation
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(cell())
+    finally:
+        loop.close()
+    assert 1 <= len(told) < len(tasks)
+    with open_metrics(tmp_path / "lab.duckdb") as metrics:
+        assert sorted(metrics.runs()["task_id"]) == sorted(told)  # kept, for resume
