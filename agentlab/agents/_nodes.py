@@ -5,8 +5,10 @@ state. Every node that learns a fact writes it to the store through the recorder
 
 Nodes and routers are coroutines even when they never await: LangGraph runs a plain
 function in a worker thread, and that hand-off (about 0.5 ms) cost more than the node
-itself, hundreds of times in a replayed suite. The exception is chat_rag's ``retrieve``,
-whose index may block on a database.
+itself, hundreds of times in a replayed suite. Like ``act``, they read and append to the
+event store on the event loop, which is quick for the in-memory and DuckDB stores (a
+PostgreSQL store's calls are short round trips). The exception is chat_rag's ``retrieve``,
+whose vector search may take a while on a large index.
 """
 
 from __future__ import annotations

@@ -14,9 +14,10 @@ from functools import cache
 from typing import Any, Literal, NamedTuple
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import NodeCancelledError
 from langgraph.graph import StateGraph
-from langgraph.types import Command
+from langgraph.types import Command, ensure_valid_checkpointer
 
 from agentlab.agents import chat_rag, conversation, multi, single
 from agentlab.agents._nodes import trace_nodes
@@ -91,7 +92,17 @@ def compile_graph(config: str, checkpointer: BaseCheckpointSaver[Any]) -> Any:
     Compiling is done once per configuration (and tracing setting) and each agent gets a
     copy with its own checkpointer: a replayed suite builds an agent per run, and compiling
     each time cost it 15 ms a run.
+
+    Where LangGraph's ``compile`` does more with a checkpointer than keep it (with
+    ``LANGGRAPH_STRICT_MSGPACK`` on, it wraps the saver in a serialiser allowlist), each agent
+    compiles its own graph, so that hardening is never lost.
+
+    Raises:
+        TypeError: ``checkpointer`` is not a LangGraph checkpoint saver.
     """
+    ensure_valid_checkpointer(checkpointer)
+    if _compile_wraps_checkpointer():
+        return build_graph(config).compile(checkpointer=checkpointer)
     return _compiled(config, tracing.is_tracing()).copy(update={"checkpointer": checkpointer})
 
 
@@ -99,6 +110,13 @@ def compile_graph(config: str, checkpointer: BaseCheckpointSaver[Any]) -> Any:
 def _compiled(config: str, is_traced: bool) -> Any:
     del is_traced  # part of the cache key: build_graph wraps nodes only when tracing is on
     return build_graph(config).compile()
+
+
+@cache
+def _compile_wraps_checkpointer() -> bool:
+    """True when ``compile`` binds a graph to something other than the saver it was given."""
+    probe = InMemorySaver()
+    return build_graph("chat_rag").compile(checkpointer=probe).checkpointer is not probe
 
 
 class Agent:

@@ -13,6 +13,7 @@ at any time (each re-recording of the helpdesk suite leaves about 20 MB of old e
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -20,11 +21,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from agentlab._version import __version__
 from agentlab.core.settings import Settings
 
-CACHE_FORMAT = "agentlab-cassette-cache-1"
-"""Part of every key: bump it when what :func:`agentlab.lab.cassette_yaml.deserialize`
-returns changes shape, and every older entry is ignored."""
+CACHE_FORMAT = f"agentlab-cassette-cache-1/{__version__}"
+"""Part of every key: a new agentlab version (whose checks may differ) or a new shape of
+what :func:`agentlab.lab.cassette_yaml.deserialize` returns (bump the number) ignores every
+older entry."""
+OFF = frozenset({"off", "none", "0", "false", "no"})
 
 
 def default_cache_dir() -> Path | None:
@@ -33,7 +37,7 @@ def default_cache_dir() -> Path | None:
     The default is ``<AGENTLAB_HOME>/cache/cassettes``.
     """
     value = os.environ.get("AGENTLAB_CASSETTE_CACHE", "")
-    if value.lower() in {"off", "none", "0"}:
+    if value.lower() in OFF:
         return None
     return Path(value) if value else Settings().home / "cache" / "cassettes"
 
@@ -65,12 +69,16 @@ def write(cache: Path, key: str, data: Any) -> None:
         return
     if json.loads(text) != data:
         return
+    temporary: Path | None = None
     try:
         cache.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(
             "w", encoding="utf-8", dir=cache, suffix=".tmp", delete=False
         ) as handle:
+            temporary = Path(handle.name)
             handle.write(text)
-        os.replace(handle.name, cache / f"{key}.json")
+        temporary.replace(cache / f"{key}.json")
     except OSError:
-        return
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)

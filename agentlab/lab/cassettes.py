@@ -16,6 +16,7 @@ token before they are written.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ from agentlab.core.errors import CassetteError
 from agentlab.lab import cassette_cache, cassette_yaml
 from agentlab.lab.requester import RequesterTurn
 from agentlab.lab.results import Divergence
+
+logger = logging.getLogger(__name__)
 
 Target = Literal["model", "tool", "world"]
 
@@ -197,13 +200,20 @@ def load_cassette(path: Path, *, cache: Path | None = None) -> Cassette:
     except (OSError, UnicodeDecodeError) as exc:
         raise CassetteError(f"{path}: cannot read: {exc}") from None
     key = cassette_cache.key_of(text) if cache is not None else ""
-    data = cassette_cache.read(cache, key) if cache is not None else None
-    if data is None:
-        data = _parse(path, text)
-        if cache is not None:
-            cassette_cache.write(cache, key, data)
-    # The cache holds only data that passed _parse's checks, but the metadata is read into
-    # its model either way.
+    cached = cassette_cache.read(cache, key) if cache is not None else None
+    if cached is not None:
+        try:
+            return _cassette(path, cached)
+        except Exception:  # an entry of another shape: parse the file instead
+            logger.debug("ignoring a cache entry for %s that does not read back", path)
+    data = _parse(path, text)
+    if cache is not None:
+        cassette_cache.write(cache, key, data)  # before _cassette turns the bodies to bytes
+    return _cassette(path, data)
+
+
+def _cassette(path: Path, data: dict[str, Any]) -> Cassette:
+    """The cassette from data that passed :func:`_parse`'s checks."""
     meta = _meta(path, data)
     interactions = []
     for raw in data["interactions"]:

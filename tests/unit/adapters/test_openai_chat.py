@@ -223,12 +223,14 @@ class FakeOpenAI:
         self.replies: list[Reply] = []
         self.requests: list[dict[str, Any]] = []
         self.headers: list[httpx.Headers] = []
+        self.timeouts: list[Any] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response | Awaitable[httpx.Response]:
         assert request.method == "POST"
         assert request.url.path == "/v1/chat/completions"
         self.requests.append(json.loads(request.content))
         self.headers.append(request.headers)
+        self.timeouts.append(request.extensions.get("timeout"))
         reply = self.replies.pop(0) if self.replies else answer(TOOL_CALL_ANSWER)
         if isinstance(reply, Exception):
             raise reply
@@ -673,3 +675,13 @@ def test_a_cancelled_request_gives_its_tokens_back_to_the_budget(
         return await budget.acquire(2000)  # a whole minute's tokens: there if given back
 
     assert asyncio.run(go()) == 0
+
+
+def test_the_request_goes_as_json_with_the_clients_headers_and_timeout(
+    make: Callable[..., OpenAIChatModel], server: FakeOpenAI
+) -> None:
+    ask(make(timeout_s=12.5), ChatRequest(messages=(USER,)))
+    headers = server.headers[0]
+    assert headers["content-type"] == "application/json"
+    assert headers["user-agent"].startswith("AsyncOpenAI/Python")  # the SDK's own client
+    assert server.timeouts[0] == {"connect": 12.5, "read": 12.5, "write": 12.5, "pool": 12.5}

@@ -72,6 +72,15 @@ def test_an_unreadable_cache_entry_is_parsed_again(tmp_path: Path) -> None:
     assert load_cassette(path, cache=cache).meta == META
 
 
+def test_a_cache_entry_of_another_shape_is_parsed_again(tmp_path: Path) -> None:
+    path, cache = tmp_path / "c.yaml", tmp_path / "cache"
+    record(path)
+    load_cassette(path, cache=cache)
+    [entry] = entries(cache)
+    entry.write_text(json.dumps({"interactions": [{"request": {}}]}), encoding="utf-8")
+    assert load_cassette(path, cache=cache).meta == META
+
+
 def test_data_json_would_change_is_not_cached(tmp_path: Path) -> None:
     cassette_cache.write(tmp_path, "k", {"at": b"bytes"})
     cassette_cache.write(tmp_path, "t", {1: "an int key comes back as text"})
@@ -88,5 +97,6 @@ def test_the_cache_folder_follows_the_environment(
     assert cassette_cache.default_cache_dir() == tmp_path / "home" / "cache" / "cassettes"
     monkeypatch.setenv("AGENTLAB_CASSETTE_CACHE", str(tmp_path / "elsewhere"))
     assert cassette_cache.default_cache_dir() == tmp_path / "elsewhere"
-    monkeypatch.setenv("AGENTLAB_CASSETTE_CACHE", "off")
-    assert cassette_cache.default_cache_dir() is None
+    for off in ("off", "false", "no", "0"):
+        monkeypatch.setenv("AGENTLAB_CASSETTE_CACHE", off)
+        assert cassette_cache.default_cache_dir() is None

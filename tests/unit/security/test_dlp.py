@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from agentlab.core.tokens import sign_token
 from agentlab.policy import default_policy
 from agentlab.policy.model import DlpRule
+from agentlab.security import dlp as dlp_module
 from agentlab.security.dlp import (
     KINDS,
     Dlp,
@@ -191,3 +194,38 @@ def test_rules_for_an_unknown_kind_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown DLP kinds"):
         Dlp({"passport": {"answer": "mask"}})
     assert "known_secret" in KINDS
+
+
+FRAGMENTS = [
+    "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8t", "ghp_0123456789abcdefghijABCDEFGHIJ0123",
+    "xoxb-1234567890-abcdefghij", "AIzaSyA1234567890abcdefghijklmnopqrstu", "AKIAIOSFODNN7EXAMPLE",
+    "ASIAIOSFODNN7EXAMPLE", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVm",
+    "bEaReR abcdefghijklmnop0123456789",
+    "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----",
+    "mika@example.co.jp", "+81 3-1234-5678", "415-555-0100", "4111 1111 1111 1111",
+    "123-45-6789", "1234 5678 9018", "SUP-000103", "PO-000001", "2026-11-26", "qty 16", "ok",
+    "\uff14\uff11\uff11\uff11", "\u0664\u0661\u0661", " ", ".", "@", "-",
+]  # fmt: skip
+
+
+def scans_alike(text: str) -> None:
+    """The hints only skip work: a text scans the same with them and without them."""
+    with_hints = Dlp().scan(text)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dlp_module, "_COULD_HOLD", dict.fromkeys(dlp_module._COULD_HOLD, bool))
+        without = Dlp().scan(text)
+    assert with_hints == without, text
+
+
+def test_skipping_detectors_by_their_hints_misses_no_kind() -> None:
+    token = sign_token(b"k" * 32, "erp_api", datetime(2026, 1, 1, tzinfo=UTC), "0" * 16)
+    for first in [*FRAGMENTS, token]:
+        scans_alike(first)
+        for second in FRAGMENTS:
+            scans_alike(f"{first} {second}")
+            scans_alike(f"{first}{second}")
+
+
+@given(st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=12), max_size=6))
+def test_skipping_detectors_by_their_hints_misses_nothing_in_any_text(parts: list[str]) -> None:
+    scans_alike(" ".join(parts))
