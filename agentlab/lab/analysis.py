@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from agentlab.core.errors import ConfigError
 from agentlab.core.events import (
     DlpDetected,
     Event,
@@ -392,7 +393,23 @@ def benchmark_with_ci(
         n_boot: Bootstrap resamples.
         level: The intervals' coverage.
         seed: The resampling seed.
+
+    Raises:
+        ConfigError: ``runs`` is not a list of result lists, ``level`` is not a share
+            strictly between 0 and 1, or ``n_boot`` is below 1.
     """
+    if isinstance(runs, RunResult) or any(
+        not isinstance(results, Sequence) or isinstance(results, RunResult | str)
+        for results in _iterable(runs)
+    ):
+        raise ConfigError(
+            "benchmark_with_ci wants one list of results per configuration",
+            hint="pass [run.results for run in suite_runs], e.g. [single.results, multi.results]",
+        )
+    if not 0 < level < 1:
+        raise ConfigError(f"level must lie between 0 and 1 (0.95 for 95%), not {level}")
+    if n_boot < 1:
+        raise ConfigError(f"n_boot must be at least 1, not {n_boot}")
     rng = np.random.default_rng(seed)
     tail = (1 - level) / 2 * 100
     rows = []
@@ -446,6 +463,13 @@ def verifier_changes(
     the human reviewer edited or rejected a write instead, else ``-`` (the two agents
     simply planned differently).
     """
+    for name, results, config in (("single", single, "single"), ("multi", multi, "multi")):
+        wrong = sorted({r.config for r in results} - {config})
+        if wrong:
+            raise ConfigError(
+                f"verifier_changes: `{name}` holds runs of {', '.join(wrong)}",
+                hint="pass the single agent's results first and the multi-agent's second",
+            )
     by_task = {(r.task_id, r.repetition): r for r in single}
     rows = []
     for m in multi:
@@ -592,3 +616,11 @@ def safety_table(
 
 def _json(value: Mapping[str, Any]) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _iterable(value: object) -> list[Any]:
+    """``value``'s items, or [value] when it cannot be iterated (to be refused)."""
+    try:
+        return list(value)  # type: ignore[call-overload]
+    except TypeError:
+        return [value]

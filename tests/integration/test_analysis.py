@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import pandas as pd
 import pytest
 
+from agentlab.core.errors import ConfigError
 from agentlab.lab.analysis import (
     LANES,
     audit_trail,
@@ -336,3 +337,17 @@ def test_the_timeline_figure_draws_one_trace_per_lane(replayed: Replayed) -> Non
     assert sum(len(t.x) for t in figure.data) == len(timeline)
     approval = next(t for t in figure.data if t.name == "approval")
     assert all("approved by" in row[2] for row in approval.customdata)
+
+
+def test_mistaken_inputs_are_refused_with_what_to_pass(replayed: Replayed) -> None:
+    single = replayed.runs["single"]
+    with pytest.raises(ConfigError, match=r"one list of results per configuration"):
+        benchmark_with_ci(single.results)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"one list of results per configuration"):
+        benchmark_with_ci(single)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"level must lie between 0 and 1"):
+        benchmark_with_ci([single.results], level=95)
+    with pytest.raises(ConfigError, match=r"n_boot must be at least 1"):
+        benchmark_with_ci([single.results], n_boot=0)
+    with pytest.raises(ConfigError, match=r"`single` holds runs of multi"):
+        verifier_changes(replayed.runs["multi"].results, single.results, replayed.metrics)

@@ -52,3 +52,14 @@ def test_every_error_code_has_a_page_that_names_its_class() -> None:
         or cls.__name__ not in (repo / cls.docs_page()).read_text(encoding="utf-8")
     ]
     assert missing == []
+
+
+def test_an_error_reads_the_same_after_crossing_a_process() -> None:
+    import pickle
+
+    from agentlab.core.errors import ConfigError
+
+    error = ConfigError("suite 'x' has no task 'y'", hint="list them with agentlab experiments")
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is ConfigError
+    assert (again.message, again.hint, str(again)) == (error.message, error.hint, str(error))
