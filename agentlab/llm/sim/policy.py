@@ -24,6 +24,7 @@ from agentlab.llm.sim.planning import plan, verdict
 from agentlab.llm.sim.profiles import SimProfile, load_profiles
 from agentlab.llm.sim.reading import Conversation, read_conversation
 from agentlab.llm.sim.reply import Reply
+from agentlab.llm.sim.requesting import is_requester, requester_reply
 from agentlab.llm.sim.schema_fill import FillContext, fill_arguments
 from agentlab.llm.sim.wire import (
     SYSTEM_FINGERPRINT_PREFIX,
@@ -96,6 +97,8 @@ def decide(
     request: dict[str, Any], conversation: Conversation, draws: Draws, profile: SimProfile
 ) -> Reply:
     """What to answer, by the kind of answer the request's structure asks for."""
+    if is_requester(conversation.system):
+        return requester_reply(conversation.system, conversation.last_user)
     name = schema_name(request)
     if name == PLAN_FORMAT:
         return plan(conversation, draws, profile)
