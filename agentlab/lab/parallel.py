@@ -45,8 +45,9 @@ class SuiteJob:
 
     @property
     def weight(self) -> float:
-        """Its expected cost, in chat runs."""
-        return len(self.suite.tasks) * CONFIG_WEIGHT.get(self.config, 1.5)
+        """Its expected cost, in chat runs (a task run several times counts that often)."""
+        runs = sum(max(1, task.repeats) for task in self.suite.tasks)
+        return runs * CONFIG_WEIGHT.get(self.config, 1.5)
 
 
 def default_workers() -> int:
