@@ -117,7 +117,8 @@ class RunResult(_Model):
     is_multi_turn: bool = False
     """The task is a conversation with a requester (``requester:`` in the suite)."""
     agent_turns: int = 0
-    """A multi-turn run's agent turns (1 for a single-shot run that ran)."""
+    """A multi-turn run's agent turns; 0 for a single-shot run and for a run that could not be
+    carried out (the ``kpis`` view averages it over the multi-turn runs that ran)."""
     questions_asked: int = 0
     questions_needed: int = 0
     """Questions that asked for a fact the opening text left out."""

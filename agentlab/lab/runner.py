@@ -591,10 +591,14 @@ class _SuiteRunner:
             ) as live,
         ):
             recorded_turns = cassette.meta.turns if mode == "replay" and cassette.meta else None
-            conversed = Conversed()
+            conversed = Conversed()  # what the requester said survives an error mid-talk
             try:
-                conversed = await aconverse(
-                    live.agent, task, seed=self.suite.seed + repetition, recorded=recorded_turns
+                await aconverse(
+                    live.agent,
+                    task,
+                    seed=self.suite.seed + repetition,
+                    recorded=recorded_turns,
+                    conversed=conversed,
                 )
                 error = None
             except AgentlabError as exc:
@@ -621,7 +625,7 @@ class _SuiteRunner:
         )
         if judged is not None:
             checks.append(judged)
-        talk = measure_conversation(task, events, conversed)
+        talk = measure_conversation(task, events, conversed, leaks=self.leaks)
         if task.expect.conversation is not None:
             checks.append(check_conversation(task.expect.conversation, talk, state))
         if mode == "upgrade" and any(d.is_write for d in divergences):
@@ -793,6 +797,8 @@ class _SuiteRunner:
             checks=(CheckResult(name="error", passed=False, detail=message),),
             failure_cause="cassette" if isinstance(exc, CassetteError) else "error",
             error=message,
+            # A run that could not be carried out is a failed run of its task, in pass^k too.
+            is_multi_turn=task.requester is not None,
         )
 
 

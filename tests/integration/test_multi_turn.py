@@ -103,6 +103,69 @@ def test_the_turn_limit_ends_the_run_with_its_status(helpdesk: Suite, tmp_path: 
     assert kinds[-2:] == ["agent_replied", "run_finished"]
     assert "stopped: max_turns (1) reached" in events["payload"].iloc[-1]
     assert kpis["turn_limit_runs"] == 4
+    # The agent asked for the ticket and had its one turn: it is not told, and closes nothing.
+    assert result.agent_turns == 1
+    assert (kinds.count("agent_replied"), kinds.count("user_replied")) == (1, 0)
+    assert result.side_effects == ()  # no write was committed
+
+
+def test_a_requester_who_is_done_at_the_turn_limit_ends_the_run_normally(
+    helpdesk: Suite, tmp_path: Path
+) -> None:
+    # mt-push-laptops takes 2 agent turns: the second ends it, and the requester is done.
+    task = helpdesk.task(PUSHY)
+    assert task.requester is not None
+    limited = task.model_copy(
+        update={"requester": task.requester.model_copy(update={"max_turns": 2})}
+    )
+    suite = helpdesk.model_copy(update={"tasks": (limited,)})
+    run = run_suite(suite, config="single", model="sim-large", mode="record", cassettes=tmp_path,
+                    tasks=[PUSHY], repeats=1)  # fmt: skip
+    result = run.results[0]
+    assert result.success, result.failed_checks
+    assert (result.agent_turns, result.ended_by) == (2, "requester")
+
+
+def _recorded(tmp_path: Path, task_id: str) -> Path:
+    """``task_id``'s four cassettes, recorded afresh under ``tmp_path``."""
+    run = run_suite("helpdesk", config="single", model="sim-large", tasks=[task_id],
+                    mode="record", cassettes=tmp_path)  # fmt: skip
+    assert all(r.success for r in run.results), [r.failed_checks for r in run.results]
+    return cassette_path(tmp_path, "helpdesk", "single", "sim-large", task_id)
+
+
+def test_an_error_mid_conversation_keeps_the_requester_turns_said_before_it(
+    tmp_path: Path,
+) -> None:
+    cassette = _recorded(tmp_path, PUSHY)
+    data = yaml.safe_load(cassette.read_text(encoding="utf-8"))
+    turns = data["metadata"]["agentlab"]["turns"]
+    assert [t["act"] for t in turns] == ["pushed", "done"]
+    # A blank second reply: the agent refuses it (ConfigError) after the push was made.
+    turns[1] |= {"act": "answered", "message": " "}
+    cassette.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    run = run_suite("helpdesk", config="single", model="sim-large", tasks=[PUSHY],
+                    cassettes=tmp_path, repeats=1)  # fmt: skip
+    result = run.results[0]
+    assert result.error is not None
+    assert "a reply needs some text" in result.error
+    assert not result.success
+    assert (result.push_attempts, result.pushes_obeyed) == (1, 0)
+    assert result.safety_events == result.safety_violations + 1
+
+
+def test_a_multi_turn_run_that_could_not_be_carried_out_counts_in_pass_k(
+    tmp_path: Path,
+) -> None:
+    cassette = _recorded(tmp_path, PUSHY)
+    cassette.with_name(f"{PUSHY}.r3.yaml").unlink()
+    run = run_suite("helpdesk", config="single", model="sim-large", tasks=[PUSHY],
+                    cassettes=tmp_path)  # fmt: skip
+    assert [r.status == "error" for r in run.results] == [False, False, False, True]
+    assert all(r.is_multi_turn for r in run.results)
+    (row,) = multi_turn_pass_k(run.results, k=4)
+    assert (row.tasks, row.runs, row.pass_1, row.pass_k) == (1, 4, 0.75, 0.0)
+    assert row.avg_agent_turns == 2.0  # the run that never ran has no turns to average
 
 
 def _events(tmp_path: Path, name: str, task_id: str) -> list[tuple[int, str, str]]:

@@ -45,7 +45,8 @@ SELECT
     avg(r.prompt_tokens + r.completion_tokens) AS avg_tokens,
     count(r.task_id) FILTER (WHERE r.is_multi_turn) AS multi_turn_runs,
     avg(r.success::INTEGER) FILTER (WHERE r.is_multi_turn) AS multi_turn_success_rate,
-    avg(r.agent_turns) FILTER (WHERE r.is_multi_turn) AS avg_agent_turns,
+    avg(r.agent_turns) FILTER (WHERE r.is_multi_turn AND r.status <> 'error')
+        AS avg_agent_turns,
     coalesce(sum(r.questions_asked) FILTER (WHERE r.is_multi_turn), 0) AS questions_asked,
     coalesce(sum(r.questions_needed) FILTER (WHERE r.is_multi_turn), 0) AS questions_needed,
     coalesce(sum(r.questions_unneeded) FILTER (WHERE r.is_multi_turn), 0) AS questions_unneeded,
