@@ -301,6 +301,7 @@ class Suite(_Model):
                 problems.append((("tasks", index, "id"), f"task id {task.id} appears twice", task))
             seen.add(task.id)
         problems += _pattern_problems(self)
+        problems += _requester_problems(self)
         context = info.context if isinstance(info.context, Mapping) else {}
         if "policy" in context:
             problems += _reference_problems(self, context["policy"], set(context["tools"]))
@@ -361,6 +362,57 @@ def _policy_of(name: str, folder: Path | None) -> Policy:
     if name == "default":
         return default_policy()
     return load_policy((folder or Path.cwd()) / name)
+
+
+def _requester_problems(suite: Suite) -> list[Problem]:
+    """Requester sections that load but cannot mean what they say."""
+    problems: list[Problem] = []
+    for index, task in enumerate(suite.tasks):
+        who = task.requester
+        if who is None:
+            continue
+        at: tuple[str | int, ...] = ("tasks", index, "requester")
+        if not (who.knows or who.wants or who.behaviour):
+            problems.append(
+                (
+                    at,
+                    "the requester has nothing to say: give `knows:` (the facts they answer "
+                    "with), `wants:` or `behaviour:`",
+                    {},
+                )
+            )
+        for fact in who.aliases:
+            if fact not in who.knows:
+                problems.append(
+                    (
+                        (*at, "aliases", fact),
+                        f"aliases for {fact}, which is not in `knows`; add {fact} to `knows` "
+                        "or drop its aliases",
+                        fact,
+                    )
+                )
+        for fact, value in who.changes_mind.items():
+            if fact in who.knows and str(value) == str(who.knows[fact]):
+                problems.append(
+                    (
+                        (*at, "changes_mind", fact),
+                        f"changes_mind gives {fact} the value it has in `knows` ({value!r}); "
+                        "give the value they change their mind to",
+                        value,
+                    )
+                )
+        check = task.expect.conversation
+        for n, fact in enumerate(check.asks_for if check is not None else ()):
+            if fact not in who.knows:
+                problems.append(
+                    (
+                        ("tasks", index, "expect", "conversation", "asks_for", n),
+                        f"asks_for names {fact}, which the requester does not know; add "
+                        f"{fact} to `requester.knows` (and to `missing` if the text leaves it out)",
+                        fact,
+                    )
+                )
+    return problems
 
 
 def _pattern_problems(suite: Suite) -> list[Problem]:

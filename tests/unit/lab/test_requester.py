@@ -131,19 +131,47 @@ def _edited(tmp_path: Path, block: str) -> tuple[Path, int]:
             "'terse', 'impatient', 'pushy' or 'changes_mind_once'",
         ),
         (
-            "    requester:\n      actor: zed\n",
+            "    requester:\n      actor: zed\n      knows: {qty: 16}\n",
             1,
             "tasks.0.requester.actor",
             "actor 'zed' is not in the policy",
         ),
         (
-            "    requester:\n      max_turns: 0\n",
+            "    requester:\n      max_turns: 0\n      knows: {qty: 16}\n",
             1,
             "tasks.0.requester.max_turns",
             "greater than or equal to 1",
         ),
+        (
+            "    requester: {}\n",
+            0,
+            "tasks.0.requester",
+            "the requester has nothing to say: give `knows:`",
+        ),
+        (
+            "    requester:\n      knows: {qty: 16}\n      aliases: {sku: [cartridge]}\n",
+            2,
+            "tasks.0.requester.aliases.sku",
+            "aliases for sku, which is not in `knows`",
+        ),
+        (
+            "    requester:\n      knows: {qty: 16}\n      behaviour: [changes_mind_once]\n"
+            "      changes_mind: {qty: 16}\n",
+            3,
+            "tasks.0.requester.changes_mind.qty",
+            "changes_mind gives qty the value it has in `knows` (16)",
+        ),
     ],
-    ids=["missing-not-known", "pushy-without-push", "unknown-behaviour", "actor", "max-turns"],
+    ids=[
+        "missing-not-known",
+        "pushy-without-push",
+        "unknown-behaviour",
+        "actor",
+        "max-turns",
+        "empty",
+        "aliases-not-known",
+        "changes-mind-to-same",
+    ],
 )
 def test_a_bad_requester_field_is_reported_at_its_file_and_line(
     tmp_path: Path, block: str, offset: int, field: str, why: str
@@ -165,6 +193,23 @@ def test_a_conversation_check_needs_a_requester(tmp_path: Path) -> None:
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=r"suite.yaml:\d+: .*needs a `requester:`"):
         load_suite(path)
+
+
+def test_a_conversation_check_asking_for_a_fact_the_requester_does_not_know_is_refused(
+    tmp_path: Path,
+) -> None:
+    text = MINI.read_text(encoding="utf-8").replace(
+        "    expect:\n      side_effects:", "    requester:\n      knows: {qty: 16}\n"
+        "    expect:\n      conversation:\n        asks_for: [qty, sku]\n      side_effects:", 1
+    )  # fmt: skip
+    path = tmp_path / "suite.yaml"
+    path.write_text(text, encoding="utf-8")
+    line = text[: text.index("asks_for:")].count("\n") + 1
+    with pytest.raises(ConfigError) as caught:
+        load_suite(path)
+    message = str(caught.value)
+    assert f"{path}:{line}: field 'tasks.0.expect.conversation.asks_for.1'" in message
+    assert "asks_for names sku, which the requester does not know; add sku" in message
 
 
 def _result(task: str, repetition: int, *, success: bool, multi: bool = True) -> RunResult:
