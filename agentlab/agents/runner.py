@@ -229,8 +229,9 @@ class Agent:
         """Carry on a run that waits for approval (once decided) or whose process died.
 
         Raises:
-            ConfigError: the run is unknown or has finished, or the checkpointer holds nothing
-                for it (it ran with another checkpointer).
+            ConfigError: the run is unknown, has finished or waits for the requester's reply
+                (carry it on with :meth:`areply`, or end it with :meth:`aend`), or the
+                checkpointer holds nothing for it (it ran with another checkpointer).
         """
         events = self.store.read(run_id)
         if not events:
@@ -240,6 +241,12 @@ class Agent:
             raise ConfigError(
                 f"run {run_id} has finished ({finished.status}); there is nothing to resume",
                 hint="start a new run for the task",
+            )
+        if finished.is_awaiting_reply:
+            # Resuming would only write run_resumed and stop at the same answer again.
+            raise ConfigError(
+                f"run {run_id} waits for the requester's reply; there is nothing to resume",
+                hint="carry it on with areply(run_id, message), or end it with aend(run_id)",
             )
         config = {"configurable": {"thread_id": run_id}}
         snapshot = await self.graph.aget_state(config)

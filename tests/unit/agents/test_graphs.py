@@ -519,3 +519,83 @@ def test_agents_share_a_graph_compiled_once_but_keep_their_own_checkpointer() ->
     assert one is not other
     assert one.builder is other.builder  # compiled once
     assert set(one.nodes) == set(other.nodes) >= {"plan", "propose", "verify_answer"}
+
+
+def test_a_conversation_waits_for_each_reply_and_ends_when_told() -> None:
+    async def scenario() -> None:
+        async with bench() as b, open_checkpointer("memory") as saver:
+            model = ScriptedModel(
+                [
+                    "Which toner, and how many?",
+                    [("create_purchase_order", TONER)],
+                    "Ordered: PO-000001, 16 toner cartridges.",
+                ]
+            )
+            a = agent(b, "single", model, saver)
+            first = await a.arun("Order toner", actor="alice", use_case="procurement",
+                                 converse=True)  # fmt: skip
+            assert first.status == "awaiting_reply"
+            assert first.state.answer == "Which toner, and how many?"
+            assert await purchase_orders(b) == []
+            second = await a.areply(first.run_id, "16 TONER-BK-05 from SUP-000103.")
+            assert second.status == "awaiting_reply"
+            assert second.state.answer == "Ordered: PO-000001, 16 toner cartridges."
+            assert [o["po_id"] for o in await purchase_orders(b)] == ["PO-000001"]
+            done = await a.aend(first.run_id, reason="the requester is done")
+            assert done.status == "finished"
+            assert done.state.status == "succeeded"
+            assert done.state.answer == "Ordered: PO-000001, 16 toner cartridges."
+            talk = [k for k in kinds(b, done) if k.endswith("_replied")]
+            assert talk == ["agent_replied", "user_replied", "agent_replied"]
+            with pytest.raises(ConfigError, match="not waiting for a reply"):
+                await a.areply(first.run_id, "One more thing")
+
+    run(scenario())
+
+
+def test_resuming_a_conversation_that_waits_for_a_reply_is_refused_and_writes_nothing() -> None:
+    async def scenario() -> None:
+        async with bench() as b, open_checkpointer("memory") as saver:
+            a = agent(b, "single", ScriptedModel(["Which toner?"]), saver)
+            first = await a.arun("Order toner", actor="alice", use_case="procurement",
+                                 converse=True)  # fmt: skip
+            before = len(b.store.read(first.run_id))
+            with pytest.raises(ConfigError, match="waits for the requester's reply") as caught:
+                await a.aresume(first.run_id)
+            assert "areply" in str(caught.value.hint)
+            assert len(b.store.read(first.run_id)) == before
+            assert "run_resumed" not in kinds(b, first)
+
+    run(scenario())
+
+
+def test_an_approval_inside_a_conversation_resumes_back_to_waiting_for_a_reply() -> None:
+    async def scenario() -> None:
+        async with bench() as b, open_checkpointer("memory") as saver:
+            model = ScriptedModel(
+                [
+                    "Which laptops, and from whom?",
+                    [("create_purchase_order", LAPTOPS)],
+                    "Ordered: PO-000001, 3 developer laptops.",
+                ]
+            )
+            a = agent(b, "single", model, saver)
+            first = await a.arun("Order laptops", actor="alice", use_case="procurement",
+                                 converse=True)  # fmt: skip
+            assert first.status == "awaiting_reply"
+            asked = await a.areply(first.run_id, "3 LAPTOP-16-DEV from SUP-000104.")
+            assert asked.status == "awaiting_approval"
+            assert asked.waiting is not None
+            assert await purchase_orders(b) == []
+            ApprovalQueue(b.store, clock=b.clock).approve(
+                first.run_id, asked.waiting["step_id"], reviewer="bob", reason="new team"
+            )
+            answered = await a.aresume(first.run_id)
+            assert answered.status == "awaiting_reply"
+            assert answered.state.answer == "Ordered: PO-000001, 3 developer laptops."
+            assert [o["po_id"] for o in await purchase_orders(b)] == ["PO-000001"]
+            done = await a.aend(first.run_id)
+            assert (done.status, done.state.status) == ("finished", "succeeded")
+            assert kinds(b, done).count("run_resumed") == 1
+
+    run(scenario())
