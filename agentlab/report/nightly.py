@@ -367,6 +367,7 @@ def _comparisons(comparisons: Sequence[Comparison]) -> _Html:
         pass_rows = [
             [
                 p.k,
+                p.tasks,
                 format_value("rate", p.baseline_pass_hat_k),
                 format_value("rate", p.candidate_pass_hat_k),
                 format_value("rate", p.baseline_pass_at_k),
@@ -393,9 +394,23 @@ def _comparisons(comparisons: Sequence[Comparison]) -> _Html:
                             class_="deltas",
                         ),
                         _table(
-                            ["k", "pass^k before", "pass^k now", "pass@k before", "pass@k now"],
+                            [
+                                "k",
+                                "tasks",
+                                "pass^k before",
+                                "pass^k now",
+                                "pass@k before",
+                                "pass@k now",
+                            ],
                             pass_rows,
                             class_="passk",
+                        ),
+                        _tag(
+                            "p",
+                            "pass^k and pass@k average over the tasks run at least k times "
+                            "now (tasks): for k > 1, only the tasks with their own `repeats` "
+                            "(the multi-turn tasks), not the whole suite.",
+                            class_="note",
                         ),
                     ]
                 ),

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from plotly.offline import get_plotlyjs
 
+from agentlab.lab.compare import compare
 from agentlab.report import build_nightly_report, write_nightly_report
-from tests.unit.report._runs import nightly_inputs
+from tests.unit.report._runs import nightly_inputs, result
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +102,26 @@ def test_the_same_inputs_give_the_same_file(inputs: dict[str, Any], tmp_path: Pa
 
     assert first == tmp_path / "reports" / "a.html"
     assert first.read_bytes() == second.read_bytes()
+
+
+def test_pass_k_rows_say_how_many_tasks_they_cover(inputs: dict[str, Any]) -> None:
+    # Three single-shot tasks run once, one multi-turn task run four times (one run fails).
+    def runs(experiment_id: str) -> list[Any]:
+        once = [result(t, experiment_id=experiment_id) for t in ("a", "b", "c")]
+        talk = [
+            result("mt", experiment_id=experiment_id, repetition=r, success=r != 3)
+            for r in range(4)
+        ]
+        return once + talk
+
+    comparison = compare(runs("exp-a"), runs("exp-b"), n_boot=50)
+    page = build_nightly_report(
+        **(inputs | {"comparisons": [comparison], "regressions": []}),
+        generated_at=datetime(2026, 1, 7, tzinfo=UTC),
+    )
+    table = re.search(r'<table class="passk">(.*?)</table>', page, re.S)
+    assert table is not None
+    assert "<th>tasks</th>" in table.group(1)
+    rows = re.findall(r"<tr><td>(\d+)</td><td>(\d+)</td>", table.group(1))
+    assert rows == [("1", "4"), ("2", "1"), ("3", "1"), ("4", "1")]
+    assert "for k &gt; 1, only the tasks with their own `repeats`" in page
