@@ -146,7 +146,7 @@ class ConversationMeasures:
     questions_asked: int = 0
     questions_needed: int = 0
     """Questions that asked for a fact the opening text left out (``requester.missing``) and
-    the requester had not yet given; asking again, or to confirm a value, is not needed."""
+    no reply had given yet; asking again, or to confirm a value given, is not needed."""
     questions_unneeded: int = 0
     facts_asked: tuple[str, ...] = ()
     acted_on_assumption: bool = False
@@ -187,12 +187,8 @@ def measure_conversation(
         facts = facts_asked(question.answer, who)
         asked += [f for f in facts if f not in asked]
         given = _replies_before(events, question.seq)
-        needed += any(
-            f in who.missing
-            and not _says_any(_told(who, f), given)
-            and not _says_any(_told(who, f), question.answer)
-            for f in facts
-        )
+        # A choice that lists the value among others is needed; asking again is not.
+        needed += any(f in who.missing and not _says_any(_told(who, f), given) for f in facts)
     assumption = _assumption(task, events)
     user_turns = sum(1 for t in state.turns if t.kind == "user_replied")
     delivered = [t for t in conversed.turns if t.message is not None][:user_turns]

@@ -114,7 +114,7 @@ CLOSE = _task(
 
 def test_asking_again_for_a_fact_given_or_to_confirm_it_is_not_a_needed_question() -> None:
     talk = Talk(CLOSE)
-    talk.agent("Which ticket should I close?")
+    talk.agent("Several tickets fit: TCK-000006 or TCK-000010. Which ticket should I close?")
     talk.requester("answered", "TCK-000006, please.")
     talk.agent("Sorry, which ticket was it?")
     talk.requester("restated", "I said TCK-000006.")
