@@ -21,13 +21,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
+from agentlab.core.errors import ConfigError
 from agentlab.core.events import AgentReplied, Event, RunFinished, StepProposed, UserReplied
 from agentlab.lab.compare import pass_hat_k, pass_k_by_task
 from agentlab.lab.graders import LeakDetector, forbidden_in_answer
 from agentlab.lab.matchers import matches
-from agentlab.lab.requester import RequesterTurn, ScriptedRequester, facts_asked, is_question
+from agentlab.lab.requester import (
+    ModelRequester,
+    RequesterTurn,
+    ScriptedRequester,
+    facts_asked,
+    is_question,
+)
 from agentlab.lab.results import CheckResult, Divergence, RunResult
 from agentlab.lab.suite import ConversationCheck, Requester, Task
+from agentlab.llm import ChatModel
 from agentlab.store import RunState, project_run
 
 
@@ -63,6 +71,7 @@ async def aconverse(
     *,
     seed: int,
     recorded: Sequence[RequesterTurn] | None = None,
+    model: ChatModel | None = None,
     conversed: Conversed | None = None,
 ) -> Conversed:
     """Run ``task``; with a requester, turn by turn until the conversation ends.
@@ -73,20 +82,35 @@ async def aconverse(
         seed: The run's seed: the scripted requester's phrasing is drawn from it.
         recorded: In replay, the turns the cassette holds: they are what the agent is told,
             and a requester that would now say something else is a divergence.
+        model: The model that plays a requester with ``driver: model``.
         conversed: Where to keep the requester's turns as they are said; pass one to keep
             them when the run raises part-way (an error must not lose the pushes made).
+
+    Raises:
+        ConfigError: the task's requester is played by a model, and none was given.
     """
     who = task.requester
     if who is None:
         await agent.arun(task.text, actor=task.actor, use_case=task.use_case)
         return Conversed()
     actor = who.actor or task.actor
-    requester = ScriptedRequester(who, seed=seed)
+    requester: ScriptedRequester | ModelRequester
+    if who.driver == "model":
+        if model is None:
+            raise ConfigError(f"task {task.id}: its requester is played by a model; give one")
+        requester = ModelRequester(who, model, seed=seed)
+    else:
+        requester = ScriptedRequester(who, seed=seed)
     conversed = Conversed() if conversed is None else conversed
     run = await agent.arun(task.text, actor=actor, use_case=task.use_case, converse=True)
     while run.status == "awaiting_reply":
         agent_turns = len(conversed.turns) + 1
-        said = requester.next(run.state.answer or "")
+        answer = run.state.answer or ""
+        said = (
+            await requester.anext(answer)
+            if isinstance(requester, ModelRequester)
+            else requester.next(answer)
+        )
         if recorded is not None:
             said = _as_recorded(said, recorded, conversed)
         conversed.turns.append(said)
@@ -102,7 +126,7 @@ async def aconverse(
             reason = f"stopped: max_turns ({who.max_turns}) reached"
             await agent.aend(run.run_id, outcome="failed", reason=reason)
             return conversed
-        run = await agent.areply(run.run_id, said.message, by="scripted")
+        run = await agent.areply(run.run_id, said.message, by=who.driver)
     conversed.ended_by = "agent"
     if recorded is not None and len(recorded) > len(conversed.turns):
         extra = recorded[len(conversed.turns)]

@@ -598,6 +598,7 @@ class _SuiteRunner:
                     task,
                     seed=self.suite.seed + repetition,
                     recorded=recorded_turns,
+                    model=live.model,
                     conversed=conversed,
                 )
                 error = None

@@ -133,7 +133,9 @@ class Requester(_Model):
     changes_mind: dict[FactName, str | int] = Field(default_factory=dict)
     """With ``changes_mind_once``: the facts' new values, given once they were first given."""
     driver: Literal["scripted", "model"] = "scripted"
-    """Who plays them: the scripted policy, or a model (recorded in the cassette)."""
+    """Who plays them: the scripted policy, or the run's model given a description of the
+    person (``lab/requester.py``'s ``persona``); a model's turns are recorded in the cassette
+    like the agent's calls."""
     max_turns: int = Field(default=6, ge=1, le=20)
     """The agent's turns before the run is stopped."""
 
@@ -151,8 +153,6 @@ class Requester(_Model):
             raise ValueError(
                 "give `changes_mind:` exactly when the behaviour includes `changes_mind_once`"
             )
-        if self.driver == "model":
-            raise ValueError("driver `model` is not available yet; use `scripted` (the default)")
         return self
 
 
