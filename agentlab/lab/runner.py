@@ -302,7 +302,7 @@ async def arun_suite(
         seed=suite.seed,
         baseline_model=baseline if mode == "upgrade" else None,
     )
-    # Built first: a broken fixture or knowledge base fails here, before an experiment exists.
+    # Built first: a broken fixture or corpus fails here, before an experiment exists.
     runner = _SuiteRunner(
         suite,
         spec,
