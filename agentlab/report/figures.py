@@ -159,15 +159,8 @@ def tradeoff_figure(kpis: pd.DataFrame) -> go.Figure:
                 text=[name],
                 textposition="top center",
                 name=name,
-                marker={
-                    "size": 14 + (36 * math.sqrt(cost / biggest) if biggest > 0 else 0),
-                    "color": _color(i),
-                    "opacity": 0.8,
-                },
-                hovertemplate=(
-                    f"{name}<br>P95 %{{x:.1f}}s<br>success %{{y:.0%}}<br>cost ${cost:.4f}"
-                    "<extra></extra>"
-                ),
+                marker=_cost_marker(i, cost, biggest),
+                hovertemplate=_tradeoff_hover(name, cost),
             )
         )
     p95 = rows["p95_latency_ms"].astype(float).dropna() / 1000
@@ -215,6 +208,19 @@ def delta_figure(comparison: Comparison) -> go.Figure:
 
 
 _PALETTE = ("#2e86c1", "#e67e22", "#27ae60", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d")
+
+
+def _cost_marker(i: int, cost: float, biggest: float) -> dict[str, object]:
+    """A trade-off chart's marker: its area grows with the cost per run."""
+    return {
+        "size": 14 + (36 * math.sqrt(cost / biggest) if biggest > 0 else 0),
+        "color": _color(i),
+        "opacity": 0.8,
+    }
+
+
+def _tradeoff_hover(name: str, cost: float) -> str:
+    return f"{name}<br>P95 %{{x:.1f}}s<br>success %{{y:.0%}}<br>cost ${cost:.4f}<extra></extra>"
 
 
 def _color(i: int) -> str:
@@ -340,15 +346,8 @@ def tradeoff_ci_figure(table: pd.DataFrame) -> go.Figure:
                     "array": [values["success rate high"] - values["success rate"]],
                     "arrayminus": [values["success rate"] - values["success rate low"]],
                 },
-                marker={
-                    "size": 14 + (36 * math.sqrt(cost / biggest) if biggest > 0 else 0),
-                    "color": _color(i),
-                    "opacity": 0.8,
-                },
-                hovertemplate=(
-                    f"{name}<br>P95 %{{x:.1f}}s<br>success %{{y:.0%}}<br>cost ${cost:.4f}"
-                    "<extra></extra>"
-                ),
+                marker=_cost_marker(i, cost, biggest),
+                hovertemplate=_tradeoff_hover(name, cost),
             )
         )
     top = float(table["P95 high"].max()) if len(table) else 1.0
