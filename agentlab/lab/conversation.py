@@ -32,6 +32,7 @@ from agentlab.lab.requester import (
     ScriptedRequester,
     facts_asked,
     is_question,
+    says,
 )
 from agentlab.lab.results import CheckResult, Divergence, RunResult
 from agentlab.lab.suite import ConversationCheck, Requester, Task
@@ -246,13 +247,8 @@ def _told(requester: Requester, fact: str) -> list[str]:
     return values
 
 
-def _says(value: str, text: str) -> bool:
-    """True when ``text`` holds ``value`` as a whole token (qty 8 is not in SUP-000108)."""
-    return re.search(rf"(?<![\w-]){re.escape(value)}(?![\w-])", text, re.IGNORECASE) is not None
-
-
 def _says_any(values: Sequence[str], text: str) -> bool:
-    return any(_says(v, text) for v in values)
+    return any(says(text, v) for v in values)
 
 
 def _assumption(task: Task, events: Sequence[Event]) -> str:

@@ -83,7 +83,7 @@ def facts_asked(answer: str, requester: Requester) -> list[str]:
     lowered = answer.lower()
     asked = []
     for fact, value in requester.knows.items():
-        if _says(answer, value) and not is_choice(answer):
+        if says(answer, value) and not is_choice(answer):
             continue
         if any(
             re.search(rf"\b{re.escape(word)}s?\b", lowered) for word in fact_words(fact, requester)
@@ -92,7 +92,7 @@ def facts_asked(answer: str, requester: Requester) -> list[str]:
     return asked
 
 
-def _says(text: str, value: object) -> bool:
+def says(text: str, value: object) -> bool:
     """True when ``text`` holds ``value`` as a whole token (``8`` is not in ``SUP-000108``)."""
     return (
         re.search(rf"(?<![\w-]){re.escape(str(value))}(?![\w-])", text, re.IGNORECASE) is not None
@@ -141,7 +141,7 @@ class ScriptedRequester:
         asked = facts_asked(answer, who)
         if asked:
             return self._give(asked)
-        said_back = not is_choice(answer) and any(_says(answer, v) for v in self.values.values())
+        said_back = not is_choice(answer) and any(says(answer, v) for v in self.values.values())
         if _CONFIRM.search(answer) or said_back:
             return RequesterTurn(turn=self.turn, act="confirmed", message=self._yes())
         if who.wants and not self.restated and not self._gives_away(who.wants):
@@ -165,7 +165,7 @@ class ScriptedRequester:
             # when that would give a fact the agent has yet to ask for. When it names the
             # facts asked for, it is the whole answer ("Resolve ticket TCK-000009: ...").
             self.restated = True
-            if all(_says(wants, self.values[f]) for f in facts):
+            if all(says(wants, self.values[f]) for f in facts):
                 parts = []
             parts.append(wants)
         change = self._change_of_mind()
@@ -180,7 +180,7 @@ class ScriptedRequester:
     def _gives_away(self, text: str) -> bool:
         """True when ``text`` says a missing fact's value not given yet."""
         return any(
-            _says(text, self.values[f]) for f in self.requester.missing if f not in self.given
+            says(text, self.values[f]) for f in self.requester.missing if f not in self.given
         )
 
     def _fact(self, fact: str) -> str:
