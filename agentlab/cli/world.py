@@ -12,6 +12,7 @@ import typer
 from agentlab.cli._console import err_console
 from agentlab.core.errors import BackendError
 from agentlab.world import World, build_world_app, load_world_fixture
+from agentlab.world.tenants import WorldTenants
 
 app = typer.Typer(help="The sandbox world: ERP, mail, helpdesk, KB, RPA.", no_args_is_help=True)
 
@@ -27,11 +28,29 @@ def serve(
     fixture: Annotated[
         Path | None, typer.Option(help="World fixture YAML; default: the embedded one.")
     ] = None,
+    tenants: Annotated[
+        bool,
+        typer.Option(
+            "--tenants",
+            help="A world per tenant under /t/<tenant>/ (a cluster's live runs, "
+            "docs/scale-out.md); GET /_tenants gives the load across them.",
+        ),
+    ] = False,
+    latency_scale: Annotated[
+        float,
+        typer.Option(help="With --tenants: the share of modelled latency really waited."),
+    ] = 1.0,
 ) -> None:
     """Serve the world over HTTP until interrupted (Ctrl-C)."""
     import uvicorn  # noqa: PLC0415 - only this command needs a server
 
-    world = World(load_world_fixture(fixture), fixture_path=fixture) if fixture else World()
+    loaded = load_world_fixture(fixture) if fixture else None
+    if tenants:
+        app = WorldTenants(loaded, fixture_path=fixture, latency_scale=latency_scale)
+        err_console.print(f"sandbox worlds on http://{host}:{port}/t/<tenant>/ (load: /_tenants)")
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+        return
+    world = World(loaded, fixture_path=fixture) if loaded else World()
     err_console.print(f"sandbox world on http://{host}:{port} (admin under /_world)")
     uvicorn.run(build_world_app(world), host=host, port=port, log_level="warning")
 

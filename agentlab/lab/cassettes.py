@@ -386,6 +386,11 @@ class CassetteTransport(httpx.AsyncBaseTransport):
         self.match_on = match_on
         self.secrets = tuple(s for s in secrets if len(s) >= 8)
 
+    async def aclose(self) -> None:
+        """Close the real transport (a live run's connections to a world server)."""
+        if self.inner is not None:
+            await self.inner.aclose()
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Record, play or pass one request, as ``handling`` says."""
         body = await request.aread()

@@ -28,7 +28,7 @@ from agentlab.llm import LLMBudget
 from agentlab.llm.sim import build_sim_app
 from agentlab.policy import Defences, Policy, default_policy, parse_defences
 from agentlab.rag import Document, HashingEmbedder, Retriever, load_corpus
-from agentlab.runtime import Executor, Reviewer
+from agentlab.runtime import Executor, Reviewer, ToolCaps
 from agentlab.security import TokenBroker, VaultAuth, open_api_vault
 from agentlab.store import EventStore
 from agentlab.store.audit import AuditLog
@@ -78,6 +78,8 @@ async def open_live_agent(
     model_http: httpx.AsyncClient | None = None,
     model_clock: Callable[[], float] | None = None,
     use_budget: bool = True,
+    budget: LLMBudget | None = None,
+    caps: ToolCaps | None = None,
     corpus: Sequence[Document] | None = None,
     retriever: Retriever | None = None,
     tools: ToolRegistry | None = None,
@@ -116,6 +118,10 @@ async def open_live_agent(
         model_http: A client for the model endpoint, used as given, at ``model_base_url``
             (or the simulator's URL when that is None).
         model_clock: Monotonic seconds for measuring model latency (the lab's virtual time).
+        budget: The LLM budget to pace model calls with, shared with other agents (a
+            suite's runs, or a cluster's through Redis); None makes one from the policy.
+        caps: The tools' concurrency, daily and per-run caps, shared likewise; None makes
+            them from the policy for this agent alone.
         use_budget: Pace model calls with the policy's LLM budget; a replay, which sends
             nothing to a provider, does without.
         corpus: The documents ``chat_rag`` retrieves from; the help-desk knowledge base if
@@ -161,7 +167,10 @@ async def open_live_agent(
             world_http = httpx.AsyncClient(base_url=world_url)
         if world is not None or world_url is not None:
             await stack.enter_async_context(world_http)
-        budget = LLMBudget.from_policy(policy, on_wait=progress) if use_budget else None
+        if not use_budget:
+            budget = None
+        elif budget is None:
+            budget = LLMBudget.from_policy(policy, on_wait=progress)
         if model_http is not None:
             chat_model = OpenAIChatModel(
                 model,
@@ -203,6 +212,7 @@ async def open_live_agent(
             policy=policy,
             http=world_http,
             audit=audit,
+            caps=caps,
             reviewer=reviewer,
             clock=clock,
             conversation=conversation,

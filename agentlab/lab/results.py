@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-Mode = Literal["replay", "record", "upgrade"]
-MODES: tuple[Mode, ...] = ("replay", "record", "upgrade")
+Mode = Literal["replay", "record", "upgrade", "live"]
+MODES: tuple[Mode, ...] = ("replay", "record", "upgrade", "live")
 
 
 class _Model(BaseModel):

@@ -8,6 +8,11 @@
 - ``upgrade``: the model is live (a candidate), the tools are played from the *baseline*
   model's cassettes. A tool call the recording lacks is not sent; it becomes a side-effect
   diff (a :class:`Divergence`).
+- ``live``: the model and the tools' systems are live, and nothing is written to a cassette:
+  a live evaluation, paced by the tools' caps and the LLM budget shared by all its runs (or,
+  on a cluster, by all its machines: :mod:`agentlab.lab.cluster`). Latencies are really
+  waited (``live_latency`` of them). Each run has a world of its own, in-process or on a
+  :class:`~agentlab.world.tenants.WorldTenants` server at ``world_url``.
 
 Runs go concurrently (``concurrency`` at a time), each with its own world, store, clients and
 cassette. With a metrics store, finished runs are written a batch at a time (and whatever is
@@ -76,14 +81,17 @@ from agentlab.lab.results import (
 )
 from agentlab.lab.reviewer import suite_reviewer
 from agentlab.lab.suite import Suite, Task, load_suite
+from agentlab.llm import LLMBudget
 from agentlab.llm.sim import build_sim_app
 from agentlab.policy import Policy
 from agentlab.rag import Document, Retriever, load_corpus
+from agentlab.runtime import ToolCaps
 from agentlab.security.metrics import security_counts
 from agentlab.store import MemoryEventStore, RunState, project_run
 from agentlab.tools import ToolRegistry
 from agentlab.world import World, build_world_app
 from agentlab.world.fixture import kb_folder_of
+from agentlab.world.tenants import tenant_url
 
 logger = logging.getLogger(__name__)
 
@@ -241,6 +249,10 @@ async def arun_suite(
     label: str = "",
     on_result: OnResult | None = None,
     tools: ToolRegistry | None = None,
+    world_url: str | None = None,
+    live_latency: float = 1.0,
+    caps: ToolCaps | None = None,
+    budget: LLMBudget | None = None,
 ) -> SuiteRun:
     """Run every task of ``suite`` (``repeats`` times) with ``config`` and ``model``.
 
@@ -248,7 +260,7 @@ async def arun_suite(
         suite: A loaded suite, or a suite's name or path.
         config: ``chat_rag``, ``single`` or ``multi``.
         model: The model: a simulator profile (``sim-large``) or an endpoint's model name.
-        mode: ``replay``, ``record`` or ``upgrade``.
+        mode: ``replay``, ``record``, ``upgrade`` or ``live``.
         metrics: Where the experiment and each run are written as they finish; None keeps
             them in memory only (and nothing can be resumed).
         cassettes: The cassette library's root.
@@ -270,53 +282,50 @@ async def arun_suite(
         on_result: Told of each finished run (the CLI's progress bar).
         tools: The agent's tools (the built-in ones if None): a changed tool replayed
             against the recordings shows what the change does to the suite.
+        world_url: In ``live`` mode, a :class:`~agentlab.world.tenants.WorldTenants` server
+            (``agentlab world serve --tenants``) where each run gets a world of its own; None
+            makes each run's world in-process.
+        live_latency: In ``live`` mode, the share of the simulator's and the in-process
+            world's modelled latency really waited (1: all of it).
+        caps: In ``live`` mode, the tools' caps shared by the runs (on a cluster, Redis-backed
+            ones shared by every machine); None makes one set for this suite from its policy.
+        budget: In ``live`` mode, the LLM budget shared likewise; None makes one for this
+            suite from its policy.
 
     Raises:
         ConfigError: an unknown mode, configuration, task or model.
     """
     suite = suite if isinstance(suite, Suite) else load_suite(suite)
-    if mode not in MODES:
-        raise ConfigError(f"unknown mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
-    if config not in suite.configs:
-        raise ConfigError(
-            f"suite {suite.name!r} does not run configuration {config!r}",
-            hint=f"its configurations: {', '.join(suite.configs)}",
-        )
-    if model_base_url is None and not model.startswith(SIM_PREFIX) and mode != "replay":
-        raise ConfigError(
-            f"model {model!r} is not one of the simulator's profiles, and no endpoint was given",
-            hint="pass model_base_url (--model-url) for a real endpoint, or use sim-large / "
-            "sim-small",
-        )
-    if repeats < 1 or concurrency < 1:
-        raise ConfigError("repeats and concurrency must be at least 1")
-    chosen = [suite.task(task_id) for task_id in tasks] if tasks else list(suite.tasks)
-    baseline = baseline_model or suite.baseline_model
-    spec = ExperimentSpec(
-        suite=suite.name,
+    if concurrency < 1:
+        raise ConfigError("concurrency must be at least 1")
+    spec = experiment_spec(
+        suite,
         config=config,
         model=model,
         mode=mode,
-        code_version=code_version(),
         repeats=repeats,
-        seed=suite.seed,
-        baseline_model=baseline if mode == "upgrade" else None,
+        baseline_model=baseline_model,
+        model_base_url=model_base_url,
+        world_url=world_url,
     )
+    chosen = [suite.task(task_id) for task_id in tasks] if tasks else list(suite.tasks)
     # Built first: a broken fixture or corpus fails here, before an experiment exists.
     runner = _SuiteRunner(
         suite,
         spec,
         cassettes=cassettes,
         cassette_cache=cassette_cache or default_cache_dir(),
-        cassette_model=baseline if mode == "upgrade" else model,
         model_base_url=model_base_url,
         model_api_key_env=model_api_key_env,
         tools=tools,
+        world_url=world_url,
+        live_latency=live_latency,
+        caps=caps,
+        budget=budget,
     )
     experiment, done = _open_experiment(metrics, spec, label, resume)
     runner.experiment_id = experiment.experiment_id
-    todo = [(t, r) for r in range(repeats_max(chosen, repeats)) for t in chosen
-            if r < max(repeats, t.repeats) and (t.id, r) not in done]  # fmt: skip
+    todo = [(t, r) for t, r in planned_runs(chosen, repeats) if (t.id, r) not in done]
     finished: dict[tuple[str, int], RunResult] = {}
     if metrics is not None and done:
         finished = {
@@ -351,13 +360,72 @@ async def arun_suite(
         runner.close()
     if metrics is not None:
         metrics.finish_experiment(experiment.experiment_id)
-    keys = [(t.id, r) for r in range(repeats_max(chosen, repeats)) for t in chosen
-            if r < max(repeats, t.repeats)]  # fmt: skip
+    keys = [(t.id, r) for t, r in planned_runs(chosen, repeats)]
     return SuiteRun(
         experiment,
         [finished[k] for k in keys if k in finished],
         [runner.recorded[k] for k in keys if k in runner.recorded],
     )
+
+
+def experiment_spec(
+    suite: Suite,
+    *,
+    config: str,
+    model: str,
+    mode: Mode,
+    repeats: int = 1,
+    baseline_model: str | None = None,
+    model_base_url: str | None = None,
+    world_url: str | None = None,
+) -> ExperimentSpec:
+    """What identifies an experiment of ``suite``, after checking that it can be run.
+
+    Raises:
+        ConfigError: an unknown mode or configuration, a model that is neither the
+            simulator's nor at an endpoint, repeats below 1, or a world URL outside ``live``.
+    """
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
+    if config not in suite.configs:
+        raise ConfigError(
+            f"suite {suite.name!r} does not run configuration {config!r}",
+            hint=f"its configurations: {', '.join(suite.configs)}",
+        )
+    if model_base_url is None and not model.startswith(SIM_PREFIX) and mode != "replay":
+        raise ConfigError(
+            f"model {model!r} is not one of the simulator's profiles, and no endpoint was given",
+            hint="pass model_base_url (--model-url) for a real endpoint, or use sim-large / "
+            "sim-small",
+        )
+    if repeats < 1:
+        raise ConfigError("repeats must be at least 1")
+    if world_url is not None and mode != "live":
+        raise ConfigError(
+            f"a world URL is for live runs, not {mode!r} ones",
+            hint="replay, record and upgrade give each run a world of their own; use "
+            "mode='live' with world_url",
+        )
+    baseline = baseline_model or suite.baseline_model
+    return ExperimentSpec(
+        suite=suite.name,
+        config=config,
+        model=model,
+        mode=mode,
+        code_version=code_version(),
+        repeats=repeats,
+        seed=suite.seed,
+        baseline_model=baseline if mode == "upgrade" else None,
+    )
+
+
+def planned_runs(tasks: Sequence[Task], repeats: int) -> list[tuple[Task, int]]:
+    """The (task, repetition) pairs an experiment runs, repetition by repetition.
+
+    A task's own ``repeats`` (a multi-turn task's pass^k) raises the suite's for that task.
+    """
+    return [(t, r) for r in range(repeats_max(tasks, repeats)) for t in tasks
+            if r < max(repeats, t.repeats)]  # fmt: skip
 
 
 class _BatchWriter:
@@ -468,10 +536,6 @@ def policy_for(task: Task, policy: Policy) -> Policy:
     return policy.model_copy(update={"use_cases": {**policy.use_cases, task.use_case: use_case}})
 
 
-async def _no_wait(seconds: float) -> None:
-    """The world's latency is modelled, not waited: the run's virtual clock counts it."""
-
-
 class _SuiteRunner:
     """Runs one task of a suite at a time, as the experiment's spec says."""
 
@@ -482,10 +546,13 @@ class _SuiteRunner:
         *,
         cassettes: Path,
         cassette_cache: Path | None,
-        cassette_model: str,
         model_base_url: str | None,
         model_api_key_env: str,
         tools: ToolRegistry | None = None,
+        world_url: str | None = None,
+        live_latency: float = 1.0,
+        caps: ToolCaps | None = None,
+        budget: LLMBudget | None = None,
     ) -> None:
         self.suite = suite
         self.spec = spec
@@ -493,13 +560,25 @@ class _SuiteRunner:
         """Set once the experiment is opened."""
         self.cassettes = cassettes
         self.cassette_cache = cassette_cache
-        self.cassette_model = cassette_model
+        self.cassette_model = spec.baseline_model or spec.model
         self.model_base_url = model_base_url
         self.model_api_key_env = model_api_key_env
         self.tools = tools
+        self.world_url = world_url
+        self.is_live = spec.mode == "live"
+        if live_latency < 0:
+            raise ConfigError(f"live_latency must be at least 0, not {live_latency}")
+        self.live_latency = live_latency if self.is_live else 0.0
+        policy = suite.loaded_policy
+        # Live runs share the caps and the budget, as they would share the real systems;
+        # recorded and replayed ones each have their own (their latency is not waited).
+        self.caps = caps or (ToolCaps(policy.rate_limits) if self.is_live else None)
+        self.budget = budget or (LLMBudget.from_policy(policy) if self.is_live else None)
         self.corpus = _corpus_of(suite)
         self.leaks = LeakDetector(self.corpus)
-        self.sim_app = build_sim_app(time_scale=0) if model_base_url is None else None
+        self.sim_app = (
+            build_sim_app(time_scale=self.live_latency) if model_base_url is None else None
+        )
         self.recorded: dict[tuple[str, int], RunResult] = {}
         self._resources = contextlib.ExitStack()
         self._knowledge: Retriever | None = None
@@ -535,8 +614,8 @@ class _SuiteRunner:
         )  # fmt: skip
         try:
             cassette = (
-                Cassette(path)
-                if self.spec.mode == "record"
+                Cassette(path)  # a live run's is never saved: it only passes requests on
+                if self.spec.mode in ("record", "live")
                 else load_cassette(path, cache=self.cassette_cache)
             )
             return await self._run(task, repetition, cassette)
@@ -555,20 +634,11 @@ class _SuiteRunner:
             clock.advance(latency_ms_of(response))
 
         hooks = {"response": [count_latency]}
-        world_transport = {
-            "record": lambda: CassetteTransport(cassette, "record", inner=self._live_world()),
-            "replay": lambda: CassetteTransport(cassette, "play"),
-            "upgrade": lambda: CassetteTransport(cassette, "play", match_on=SAME_EFFECT),
-        }[mode]()
-        model_transport: httpx.AsyncBaseTransport = (
-            CassetteTransport(cassette, "play")
-            if mode == "replay"
-            else self._live_model_transport(cassette, record=mode == "record")
-        )
+        world_url, world_transport, model_transport = self._transports(task, repetition, cassette)
         is_sim = self.spec.model.startswith(SIM_PREFIX)
         async with (
             httpx.AsyncClient(
-                transport=world_transport, base_url="http://world", event_hooks=hooks
+                transport=world_transport, base_url=world_url, event_hooks=hooks
             ) as world_http,
             httpx.AsyncClient(transport=model_transport, event_hooks=hooks) as model_http,
             open_live_agent(
@@ -581,11 +651,13 @@ class _SuiteRunner:
                 reviewer=suite_reviewer(self.suite.reviewer),
                 seed=self.suite.seed + repetition,
                 clock=clock,
-                ids=IdFactory.seeded(_stable_seed(self.suite.name, task.id, repetition)),
+                ids=IdFactory.seeded(self._seed_of_ids(task, repetition)),
                 world_http=world_http,
                 model_http=model_http,
                 model_clock=clock.monotonic,
-                use_budget=mode != "replay" and not is_sim,
+                use_budget=self.is_live or (mode != "replay" and not is_sim),
+                budget=self.budget,
+                caps=self.caps,
                 retriever=self.knowledge(),
                 tools=self.tools,
             ) as live,
@@ -613,7 +685,7 @@ class _SuiteRunner:
             judged = await self._judge(task, state, model_http, cassette, repetition)
         diff = _diff_of(diff_response, cassette.path)
         divergences = [*conversed.divergences, *cassette.divergences]  # the cause first
-        if mode != "record":
+        if mode in ("replay", "upgrade"):
             targets = ("model", "tool") if mode == "replay" else ("tool",)
             divergences += unused_divergences(cassette, targets)
         checks, breaches = grade(
@@ -683,8 +755,54 @@ class _SuiteRunner:
                 ) from None
         return result, events
 
+    def _transports(
+        self, task: Task, repetition: int, cassette: Cassette
+    ) -> tuple[str, httpx.AsyncBaseTransport, httpx.AsyncBaseTransport]:
+        """The world's base URL, and the transports to the world and to the model."""
+        mode = self.spec.mode
+        world_url = "http://world"
+        if self.is_live and self.world_url is not None:
+            world_url = tenant_url(self.world_url, self.tenant(task, repetition))
+        world_transport = {
+            "record": lambda: CassetteTransport(cassette, "record", inner=self._live_world()),
+            "replay": lambda: CassetteTransport(cassette, "play"),
+            "upgrade": lambda: CassetteTransport(cassette, "play", match_on=SAME_EFFECT),
+            "live": lambda: CassetteTransport(
+                cassette,
+                "pass",
+                inner=self._live_world()
+                if self.world_url is None
+                else httpx.AsyncHTTPTransport(retries=0),
+            ),
+        }[mode]()
+        model_transport: httpx.AsyncBaseTransport = (
+            CassetteTransport(cassette, "play")
+            if mode == "replay"
+            else self._live_model_transport(cassette, record=mode == "record")
+        )
+        return world_url, world_transport, model_transport
+
+    def tenant(self, task: Task, repetition: int) -> str:
+        """The name of a live run's world on a tenants server: one per run of the experiment.
+
+        A run retried (its first machine died) gets the same world back, with the writes
+        its first attempt made; its idempotency keys keep them from being made twice.
+        """
+        return f"{self.experiment_id}.{task.id}.r{repetition}"
+
+    def _seed_of_ids(self, task: Task, repetition: int) -> int:
+        """The seed of a run's ids: the same for every replay of a task's repetition.
+
+        A live run's also depends on its experiment, so runs of two live experiments never
+        share an id (their per-run caps and idempotency keys would collide), while a run
+        retried within its experiment keeps its ids, and so its idempotency keys.
+        """
+        if self.is_live:
+            return _stable_seed(self.experiment_id, self.suite.name, task.id, repetition)
+        return _stable_seed(self.suite.name, task.id, repetition)
+
     def _live_world(self) -> httpx.ASGITransport:
-        """A fresh sandbox world for one recorded run (replays never build one)."""
+        """A fresh sandbox world for one recorded or live run (replays never build one)."""
         # The world keeps time of its own: in replay it is not there to read the run's
         # clock, and every read moves a virtual clock on by a tick.
         world = World(
@@ -692,7 +810,12 @@ class _SuiteRunner:
             fixture_path=self.suite.world_fixture_path,
             clock=VirtualClock(),
         )
-        return httpx.ASGITransport(app=build_world_app(world, sleep=_no_wait))
+        return httpx.ASGITransport(app=build_world_app(world, sleep=self._world_wait))
+
+    async def _world_wait(self, seconds: float) -> None:
+        """A recorded run's world latency is modelled only; a live run's is waited."""
+        if self.live_latency:
+            await asyncio.sleep(seconds * self.live_latency)
 
     async def _judge(
         self,
