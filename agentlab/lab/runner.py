@@ -11,7 +11,8 @@
 - ``live``: the model and the tools' systems are live, and nothing is written to a cassette:
   a live evaluation, paced by the tools' caps and the LLM budget shared by all its runs (or,
   on a cluster, by all its machines: :mod:`agentlab.lab.cluster`). Latencies are really
-  waited (``live_latency`` of them). Each run has a world of its own, in-process or on a
+  waited (compressed ``time_scale`` times for the simulator and the sandbox world, whose
+  latencies are modelled). Each run has a world of its own, in-process or on a
   :class:`~agentlab.world.tenants.WorldTenants` server at ``world_url``.
 
 Runs go concurrently (``concurrency`` at a time), each with its own world, store, clients and
@@ -250,7 +251,7 @@ async def arun_suite(
     on_result: OnResult | None = None,
     tools: ToolRegistry | None = None,
     world_url: str | None = None,
-    live_latency: float = 1.0,
+    time_scale: float = 1.0,
     caps: ToolCaps | None = None,
     budget: LLMBudget | None = None,
 ) -> SuiteRun:
@@ -285,8 +286,10 @@ async def arun_suite(
         world_url: In ``live`` mode, a :class:`~agentlab.world.tenants.WorldTenants` server
             (``agentlab world serve --tenants``) where each run gets a world of its own; None
             makes each run's world in-process.
-        live_latency: In ``live`` mode, the share of the simulator's and the in-process
-            world's modelled latency really waited (1: all of it).
+        time_scale: In ``live`` mode with the simulator, how many times faster than real
+            time to run: modelled latencies are divided by it and the policy's LLM limits
+            per minute multiplied by it, so every ratio (and the share of the caps' bound a
+            run reaches) is as it would be in real time. 1 with a real endpoint.
         caps: In ``live`` mode, the tools' caps shared by the runs (on a cluster, Redis-backed
             ones shared by every machine); None makes one set for this suite from its policy.
         budget: In ``live`` mode, the LLM budget shared likewise; None makes one for this
@@ -310,7 +313,7 @@ async def arun_suite(
     )
     chosen = [suite.task(task_id) for task_id in tasks] if tasks else list(suite.tasks)
     # Built first: a broken fixture or corpus fails here, before an experiment exists.
-    runner = _SuiteRunner(
+    runner = SuiteRunner(
         suite,
         spec,
         cassettes=cassettes,
@@ -319,11 +322,11 @@ async def arun_suite(
         model_api_key_env=model_api_key_env,
         tools=tools,
         world_url=world_url,
-        live_latency=live_latency,
+        time_scale=time_scale,
         caps=caps,
         budget=budget,
     )
-    experiment, done = _open_experiment(metrics, spec, label, resume)
+    experiment, done = open_experiment(metrics, spec, label, resume)
     runner.experiment_id = experiment.experiment_id
     todo = [(t, r) for t, r in planned_runs(chosen, repeats) if (t.id, r) not in done]
     finished: dict[tuple[str, int], RunResult] = {}
@@ -419,6 +422,35 @@ def experiment_spec(
     )
 
 
+def compressed(policy: Policy, time_scale: float, model_base_url: str | None = None) -> Policy:
+    """``policy`` for runs ``time_scale`` times faster than real time: LLM limits scaled.
+
+    Only the simulator's time can be compressed; a real endpoint's limits are its own.
+
+    Raises:
+        ConfigError: ``time_scale`` is not positive, or not 1 with a real endpoint.
+    """
+    if not time_scale > 0:
+        raise ConfigError(f"time_scale must be above 0, not {time_scale}")
+    if time_scale == 1 or policy.rate_limits.llm is None:
+        return policy
+    if model_base_url is not None:
+        raise ConfigError(
+            "time_scale compresses the simulator's modelled time; a real endpoint runs in "
+            "real time",
+            hint="leave time_scale at 1 with model_base_url",
+        )
+    llm = policy.rate_limits.llm
+    faster = llm.model_copy(
+        update={
+            "requests_per_minute": round(llm.requests_per_minute * time_scale),
+            "tokens_per_minute": round(llm.tokens_per_minute * time_scale),
+        }
+    )
+    limits = policy.rate_limits.model_copy(update={"llm": faster})
+    return policy.model_copy(update={"rate_limits": limits})
+
+
 def planned_runs(tasks: Sequence[Task], repeats: int) -> list[tuple[Task, int]]:
     """The (task, repetition) pairs an experiment runs, repetition by repetition.
 
@@ -508,9 +540,14 @@ def _old_objects_left_alone() -> Iterator[None]:
                     gc.unfreeze()
 
 
-def _open_experiment(
+def open_experiment(
     metrics: ExperimentLog | None, spec: ExperimentSpec, label: str, resume: bool
 ) -> tuple[Experiment, set[tuple[str, int]]]:
+    """The experiment to run into, and the runs it already holds.
+
+    With ``resume``, the latest unfinished experiment with ``spec``; else a new one. Without
+    a log, an experiment that lives in memory only.
+    """
     if metrics is None:
         digest = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:12]
         experiment = Experiment(
@@ -536,8 +573,12 @@ def policy_for(task: Task, policy: Policy) -> Policy:
     return policy.model_copy(update={"use_cases": {**policy.use_cases, task.use_case: use_case}})
 
 
-class _SuiteRunner:
-    """Runs one task of a suite at a time, as the experiment's spec says."""
+class SuiteRunner:
+    """Runs one task of a suite at a time, as the experiment's spec says.
+
+    :func:`arun_suite` makes one per suite; a cluster's worker makes one per experiment
+    and keeps it for the chunks of runs it is given (:mod:`agentlab.lab.cluster`).
+    """
 
     def __init__(
         self,
@@ -550,7 +591,7 @@ class _SuiteRunner:
         model_api_key_env: str,
         tools: ToolRegistry | None = None,
         world_url: str | None = None,
-        live_latency: float = 1.0,
+        time_scale: float = 1.0,
         caps: ToolCaps | None = None,
         budget: LLMBudget | None = None,
     ) -> None:
@@ -566,19 +607,16 @@ class _SuiteRunner:
         self.tools = tools
         self.world_url = world_url
         self.is_live = spec.mode == "live"
-        if live_latency < 0:
-            raise ConfigError(f"live_latency must be at least 0, not {live_latency}")
-        self.live_latency = live_latency if self.is_live else 0.0
-        policy = suite.loaded_policy
+        policy = compressed(suite.loaded_policy, time_scale, model_base_url)
+        # Waited in live runs only: a recorded run's latency is modelled, not waited.
+        self.wait_share = 1 / time_scale if self.is_live else 0.0
         # Live runs share the caps and the budget, as they would share the real systems;
         # recorded and replayed ones each have their own (their latency is not waited).
         self.caps = caps or (ToolCaps(policy.rate_limits) if self.is_live else None)
         self.budget = budget or (LLMBudget.from_policy(policy) if self.is_live else None)
         self.corpus = _corpus_of(suite)
         self.leaks = LeakDetector(self.corpus)
-        self.sim_app = (
-            build_sim_app(time_scale=self.live_latency) if model_base_url is None else None
-        )
+        self.sim_app = build_sim_app(time_scale=self.wait_share) if model_base_url is None else None
         self.recorded: dict[tuple[str, int], RunResult] = {}
         self._resources = contextlib.ExitStack()
         self._knowledge: Retriever | None = None
@@ -814,8 +852,8 @@ class _SuiteRunner:
 
     async def _world_wait(self, seconds: float) -> None:
         """A recorded run's world latency is modelled only; a live run's is waited."""
-        if self.live_latency:
-            await asyncio.sleep(seconds * self.live_latency)
+        if self.wait_share:
+            await asyncio.sleep(seconds * self.wait_share)
 
     async def _judge(
         self,
