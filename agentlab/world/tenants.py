@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ class WorldTenants:
         fixture: Every tenant's starting state; the embedded default if None.
         fixture_path: Where the fixture came from, to find a relative ``kb_folder``.
         sleep: How each world waits its systems' modelled latency (``asyncio.sleep``).
+        latency_ms: Each system's modelled service time, instead of the fixture's (most
+            fixtures model none); for load tests of the caps.
         latency_scale: The share of the modelled latency really waited (1: all of it; 0.25
             compresses time four-fold). Responses still say the modelled latency.
     """
@@ -51,6 +54,7 @@ class WorldTenants:
         *,
         fixture_path: Path | None = None,
         sleep: Sleep = asyncio.sleep,
+        latency_ms: Mapping[str, int] | None = None,
         latency_scale: float = 1.0,
     ) -> None:
         if latency_scale < 0:
@@ -58,6 +62,7 @@ class WorldTenants:
         self.fixture = fixture or default_world_fixture()
         self.fixture_path = fixture_path
         self._sleep = sleep
+        self._latency_ms = dict(latency_ms or {})
         self._latency_scale = latency_scale
         self._apps: dict[str, tuple[World, ASGIApp]] = {}
         self._lock = threading.Lock()
@@ -125,6 +130,8 @@ class WorldTenants:
             if made is None:
                 # The world keeps time of its own, as a recorded run's does: a virtual clock.
                 world = World(self.fixture, fixture_path=self.fixture_path, clock=VirtualClock())
+                if self._latency_ms:
+                    world.set_latency(self._latency_ms)
                 made = self._apps[tenant] = (world, build_world_app(world, sleep=self._wait))
             return made
 
