@@ -549,9 +549,12 @@ def open_experiment(
     a log, an experiment that lives in memory only.
     """
     if metrics is None:
-        digest = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:12]
+        started_at = SystemClock().now()
+        # A live experiment's id names its runs' worlds and seeds their ids: never reuse one.
+        unique = started_at.isoformat() + os.urandom(4).hex() if spec.mode == "live" else ""
+        digest = hashlib.sha256((spec.model_dump_json() + unique).encode()).hexdigest()[:12]
         experiment = Experiment(
-            experiment_id=f"exp_{digest}", spec=spec, started_at=SystemClock().now(), label=label
+            experiment_id=f"exp_{digest}", spec=spec, started_at=started_at, label=label
         )
         return experiment, set()
     unfinished = metrics.unfinished_experiment(spec) if resume else None
