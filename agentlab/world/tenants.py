@@ -11,7 +11,7 @@ The server also counts requests in flight per system across all tenants: the loa
 system would see, which the cluster's shared caps must keep under the policy's concurrency.
 
     GET /_tenants    {"tenants": n, "in_flight": {...}, "in_flight_max": {...},
-                      "side_effects": n, "requests": n}
+                      "calls": {...}, "busy_s": {...}, "side_effects": n, "requests": n}
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,8 @@ class WorldTenants:
         self._lock = threading.Lock()
         self.in_flight = dict.fromkeys(SYSTEMS, 0)
         self.in_flight_max = dict.fromkeys(SYSTEMS, 0)
+        self.calls = dict.fromkeys(SYSTEMS, 0)
+        self.busy_s = dict.fromkeys(SYSTEMS, 0.0)
 
     def world(self, tenant: str) -> World:
         """Tenant ``tenant``'s world, made from the fixture if it has none yet."""
@@ -79,13 +82,19 @@ class WorldTenants:
             return list(self._apps)
 
     def stats(self) -> dict[str, Any]:
-        """Tenants, requests in flight now and at most (all tenants together), writes applied."""
+        """The load on the systems, all tenants together, and the writes applied.
+
+        Per system: requests in flight now and at most, calls, and seconds spent serving
+        them (the demand a run puts on a capped system, for the caps' bound).
+        """
         with self._lock:
             worlds = [world for world, _ in self._apps.values()]
             return {
                 "tenants": len(worlds),
                 "in_flight": dict(self.in_flight),
                 "in_flight_max": dict(self.in_flight_max),
+                "calls": dict(self.calls),
+                "busy_s": dict(self.busy_s),
                 "side_effects": sum(world.side_effects for world in worlds),
                 "requests": sum(world.requests for world in worlds),
             }
@@ -119,10 +128,11 @@ class WorldTenants:
             await app(inner, receive, send)
             return
         self._enter(system)
+        began = time.perf_counter()
         try:
             await app(inner, receive, send)
         finally:
-            self._leave(system)
+            self._leave(system, time.perf_counter() - began)
 
     def _tenant(self, tenant: str) -> tuple[World, ASGIApp]:
         with self._lock:
@@ -144,9 +154,11 @@ class WorldTenants:
             self.in_flight[system] += 1
             self.in_flight_max[system] = max(self.in_flight_max[system], self.in_flight[system])
 
-    def _leave(self, system: str) -> None:
+    def _leave(self, system: str, busy_s: float) -> None:
         with self._lock:
             self.in_flight[system] -= 1
+            self.calls[system] += 1
+            self.busy_s[system] += busy_s
 
 
 def tenant_url(world_url: str, tenant: str) -> str:

@@ -71,6 +71,8 @@ def test_requests_in_flight_are_counted_across_tenants() -> None:
     assert stats["in_flight_max"]["erp"] == 3  # three worlds, one system's load
     assert stats["in_flight"]["erp"] == 0
     assert stats["tenants"] == 3
+    assert stats["calls"]["erp"] == 3
+    assert stats["calls"]["kb"] == 1
     assert gate.seconds == [0.4, 0.4, 0.4]
 
 
