@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
@@ -162,34 +163,7 @@ class MetricsStore:
             StoreError: no such experiment.
             InvalidEvent: a run's events do not tell one run's story.
         """
-        rows: dict[str, list[list[Any]]] = {table: [] for table in _RUN_TABLES}
-        keys: set[tuple[str, int]] = set()
-        for result, events in runs:
-            if result.experiment_id != experiment_id:
-                raise ValueError(
-                    f"the result of task {result.task_id!r} belongs to experiment "
-                    f"{result.experiment_id!r}, not {experiment_id!r}"
-                )
-            if (result.task_id, result.repetition) in keys:
-                raise ValueError(
-                    f"task {result.task_id!r}, repetition {result.repetition}, is in the "
-                    "batch twice"
-                )
-            keys.add((result.task_id, result.repetition))
-            steps, event_rows, artifacts = _run_rows(
-                (experiment_id, result.task_id, result.repetition), events
-            )
-            rows["runs"].append(
-                [
-                    json.dumps(_jsonable(getattr(result, name)))
-                    if name in _JSON_RUN_COLUMNS
-                    else getattr(result, name)
-                    for name in RUN_COLUMNS
-                ]
-            )
-            rows["steps"] += steps
-            rows["events"] += event_rows
-            rows["artifacts"] += artifacts
+        rows, keys = _batch_rows(experiment_id, runs)
         if not keys:
             return
         with self._transaction() as conn:
@@ -213,6 +187,65 @@ class MetricsStore:
                     )
             for table, columns in _RUN_TABLES.items():
                 _insert(conn, table, columns, rows[table])
+
+    def adopt_experiment(
+        self,
+        experiment: Experiment,
+        runs: Iterable[tuple[RunResult, Sequence[Event]]],
+        *,
+        batch_size: int = 256,
+    ) -> int:
+        """Copy in an experiment kept elsewhere (the PostgreSQL experiment log), with its runs.
+
+        The experiment keeps its id, label and times, so ``compare``, ``kpis`` and the nightly
+        report read it as if it had run here. ``runs`` is read ``batch_size`` at a time (it
+        may be a stream from the other store), and all of it lands in one transaction, or
+        none of it.
+
+        Args:
+            experiment: The experiment as the other store holds it.
+            runs: Its graded runs with their events, each run once.
+            batch_size: Runs turned into rows at a time.
+
+        Returns:
+            How many runs were copied.
+
+        Raises:
+            StoreError: this store holds an experiment with that id already (nothing is
+                copied; copy an experiment once, or into another file).
+            ValueError: a run belongs to another experiment, or is in ``runs`` twice.
+        """
+        experiment_id = experiment.experiment_id
+        spec = experiment.spec
+        seen: set[tuple[str, int]] = set()
+        with self._transaction() as conn:
+            if conn.execute(
+                "SELECT 1 FROM experiments WHERE experiment_id = ?", [experiment_id]
+            ).fetchone():
+                raise StoreError(
+                    f"{self.url} already holds experiment {experiment_id!r}",
+                    hint="an experiment is copied once; open another metrics file to copy it again",
+                )
+            conn.execute(
+                "INSERT INTO experiments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    experiment_id, spec.suite, spec.config, spec.model, spec.mode,
+                    spec.code_version, spec.repeats, spec.seed, spec.baseline_model,
+                    experiment.label, experiment.started_at, experiment.finished_at,
+                ],
+            )  # fmt: skip
+            pending = iter(runs)
+            while batch := list(islice(pending, batch_size)):
+                rows, keys = _batch_rows(experiment_id, batch)
+                if twice := seen & keys:
+                    task_id, repetition = min(twice)
+                    raise ValueError(
+                        f"task {task_id!r}, repetition {repetition}, is in the runs twice"
+                    )
+                seen |= keys
+                for table, columns in _RUN_TABLES.items():
+                    _insert(conn, table, columns, rows[table])
+        return len(seen)
 
     def absorb(self, path: str | Path) -> None:
         """Copy every experiment and run of another metrics file into this one.
@@ -652,6 +685,45 @@ def _filters(
             conditions.append(f"{name} = ?")
             params.append(value)
     return ("WHERE " + " AND ".join(conditions) if conditions else ""), params
+
+
+def _batch_rows(
+    experiment_id: str, runs: Iterable[tuple[RunResult, Sequence[Event]]]
+) -> tuple[dict[str, list[list[Any]]], set[tuple[str, int]]]:
+    """The rows of each run table for a batch of runs, and the batch's (task, repetition) keys.
+
+    Raises:
+        ValueError: a result belongs to another experiment, or a run is in the batch twice.
+        InvalidEvent: a run's events do not tell one run's story.
+    """
+    rows: dict[str, list[list[Any]]] = {table: [] for table in _RUN_TABLES}
+    keys: set[tuple[str, int]] = set()
+    for result, events in runs:
+        if result.experiment_id != experiment_id:
+            raise ValueError(
+                f"the result of task {result.task_id!r} belongs to experiment "
+                f"{result.experiment_id!r}, not {experiment_id!r}"
+            )
+        if (result.task_id, result.repetition) in keys:
+            raise ValueError(
+                f"task {result.task_id!r}, repetition {result.repetition}, is in the batch twice"
+            )
+        keys.add((result.task_id, result.repetition))
+        steps, event_rows, artifacts = _run_rows(
+            (experiment_id, result.task_id, result.repetition), events
+        )
+        rows["runs"].append(
+            [
+                json.dumps(_jsonable(getattr(result, name)))
+                if name in _JSON_RUN_COLUMNS
+                else getattr(result, name)
+                for name in RUN_COLUMNS
+            ]
+        )
+        rows["steps"] += steps
+        rows["events"] += event_rows
+        rows["artifacts"] += artifacts
+    return rows, keys
 
 
 def _run_rows(
