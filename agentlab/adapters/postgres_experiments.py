@@ -21,6 +21,7 @@ docs/postgres-experiments.md.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -211,8 +212,8 @@ class PostgresExperimentLog:
         """Add an experiment, unfinished, starting now.
 
         Its id is made as MetricsStore makes one (``exp-`` and twelve hex digits of the spec,
-        the time and how many experiments there are), under a lock so that two processes
-        starting experiments at once get two ids.
+        the time and how many experiments there are; a ``live`` one adds random bits), under
+        a lock so that two processes starting experiments at once get two ids.
 
         Args:
             spec: What identifies it (suite, config, model, mode, code version, ...).
@@ -222,8 +223,11 @@ class PostgresExperimentLog:
         with self._transaction() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('agentlab_lab_experiments'))")
             (count,) = conn.execute("SELECT count(*) FROM lab_experiments").fetchone() or (0,)
+            # A live experiment's id names its runs' worlds on a shared server: never reuse
+            # one, not even one another database made (as the runner does for live runs).
+            salt = os.urandom(4).hex() if spec.mode == "live" else ""
             digest = hashlib.sha256(
-                f"{spec.model_dump_json()}|{started_at.isoformat()}|{count}".encode()
+                f"{spec.model_dump_json()}|{started_at.isoformat()}|{count}{salt}".encode()
             ).hexdigest()
             experiment = Experiment(
                 experiment_id=f"exp-{digest[:12]}", spec=spec, started_at=started_at, label=label
