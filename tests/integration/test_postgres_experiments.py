@@ -224,13 +224,18 @@ def test_copy_experiments_brings_finished_ones_over_once(
     log: PostgresExperimentLog, tmp_path: Path
 ) -> None:
     done = log.start_experiment(spec(), label="nightly")
-    runs = [(rich(f"t{n}", done.experiment_id, run_id=f"run_{n}"), run_events(f"run_{n}"))
-            for n in range(7)]  # fmt: skip
+    # pages of 2 end inside a task's repetitions; "B" sorts before "a" (bytes, as DuckDB)
+    keys = [(task, rep) for task in ("a", "B", "b") for rep in range(3)][:7]
+    runs = [
+        (rich(task, done.experiment_id, run_id=f"run_{n}").model_copy(update={"repetition": rep}),
+         run_events(f"run_{n}"))
+        for n, (task, rep) in enumerate(keys)
+    ]  # fmt: skip
     log.record_runs(done.experiment_id, runs)
     done = log.finish_experiment(done.experiment_id)
     running = log.start_experiment(spec(model="sim-small"))
     with open_metrics(tmp_path / "lab.duckdb") as metrics:
-        assert copy_experiments(log, metrics, batch_size=3) == [done.experiment_id]
+        assert copy_experiments(log, metrics, batch_size=2) == [done.experiment_id]
         assert copy_experiments(log, metrics) == []  # nothing new
         assert metrics.experiment(done.experiment_id) == done
         assert metrics.results(done.experiment_id) == log.results(done.experiment_id)
