@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentlab.adapters._api_keys import api_key_from_env
 from agentlab.core.errors import ConfigError, ModelError, ModelRateLimited
-from agentlab.llm.budget import LLMBudget
+from agentlab.llm.budget import RateBudget
 from agentlab.llm.prices import PriceTable
 from agentlab.llm.protocol import ChatRequest, ChatResponse, ToolCall, Usage
 
@@ -108,8 +108,9 @@ class OpenAIChatModel:
         http_client: An httpx client to send requests with: one with an ASGI transport for
             an in-process server, or a configured real one. It stays the caller's to close.
         prices: The price table; the embedded one by default.
-        budget: The LLM budget to wait on before each request, shared with other runs;
-            None sends without waiting (429s are still retried after their retry-after).
+        budget: The LLM budget to wait on before each request, shared with other runs (an
+            ``LLMBudget``, or a ``RedisLLMBudget`` shared by a cluster); None sends without
+            waiting (429s are still retried after their retry-after).
         seed: The seed sent when a request sets none; None sends none.
         max_retries: Retries after a 429, a 5xx, a timeout or a dropped connection.
         timeout_s: Per-attempt timeout.
@@ -130,7 +131,7 @@ class OpenAIChatModel:
         api_key_env: str | None = "OPENAI_API_KEY",
         http_client: httpx.AsyncClient | None = None,
         prices: PriceTable | None = None,
-        budget: LLMBudget | None = None,
+        budget: RateBudget | None = None,
         seed: int | None = None,
         max_retries: int = 5,
         timeout_s: float = 60.0,

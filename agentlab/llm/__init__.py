@@ -1,6 +1,6 @@
 """Models: the ChatModel port, prices and cost, the LLM budget, and the offline simulator."""
 
-from agentlab.llm.budget import LLMBudget
+from agentlab.llm.budget import LLMBudget, RateBudget
 from agentlab.llm.prices import PriceTable
 from agentlab.llm.protocol import ChatModel, ChatRequest, ChatResponse, Message, ToolCall, Usage
 from agentlab.llm.structured import (
@@ -23,6 +23,7 @@ __all__ = [
     "Plan",
     "PlannedStep",
     "PriceTable",
+    "RateBudget",
     "ToolCall",
     "Usage",
     "Verdict",

@@ -28,6 +28,36 @@ _SECONDS_PER_MINUTE = 60.0
 _TOLERANCE_S = 1e-6  # float rounding after an exact sleep must not cause a second wait
 
 
+class RateBudget(Protocol):
+    """What a model client needs of an LLM budget; :class:`LLMBudget` is the in-process one.
+
+    The Redis-backed budget in ``agentlab.adapters.redis_limits`` is the other: the same
+    waits, shared by every worker of a cluster.
+    """
+
+    @property
+    def requests_granted(self) -> int:
+        """How many requests :meth:`acquire` has let through (in this process)."""
+        ...
+
+    @property
+    def total_waited_s(self) -> float:
+        """The seconds requests together have waited for the budget (in this process)."""
+        ...
+
+    async def acquire(self, estimated_tokens: int) -> float:
+        """Wait until one request of about ``estimated_tokens`` fits; the seconds waited."""
+        ...
+
+    def settle(self, estimated_tokens: int, actual_tokens: int) -> None:
+        """Correct the token bucket with the tokens the answer used."""
+        ...
+
+    def backoff(self, retry_after_s: float) -> None:
+        """Pause every request sharing the budget, after the endpoint answered 429."""
+        ...
+
+
 class _LlmLimits(Protocol):
     @property
     def requests_per_minute(self) -> int: ...
