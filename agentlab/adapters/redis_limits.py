@@ -41,7 +41,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependency(
         "the Redis-backed caps and budget need the redis client",
-        hint="pip install 'agentlab[cluster]'",
+        hint="pip install 'agentlab[scale]'",
     ) from exc
 
 logger = logging.getLogger(__name__)

@@ -14,6 +14,7 @@ from agentlab.cli import (
     agentdojo,
     approvals,
     audit,
+    cluster,
     compare,
     conversations,
     demo,
@@ -61,6 +62,7 @@ app.add_typer(tools.app, name="tools")
 app.add_typer(policy.app, name="policy")
 app.add_typer(approvals.app, name="approvals")
 app.add_typer(world.app, name="world")
+app.add_typer(cluster.app, name="cluster")
 app.add_typer(sim.app, name="sim")
 app.add_typer(audit.app, name="audit")
 app.add_typer(conversations.app, name="conversations")

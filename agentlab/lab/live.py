@@ -24,7 +24,7 @@ from agentlab.agents.context import Progress
 from agentlab.core.clock import Clock
 from agentlab.core.errors import ConfigError
 from agentlab.core.ids import IdFactory
-from agentlab.llm import LLMBudget
+from agentlab.llm import LLMBudget, RateBudget
 from agentlab.llm.sim import build_sim_app
 from agentlab.policy import Defences, Policy, default_policy, parse_defences
 from agentlab.rag import Document, HashingEmbedder, Retriever, load_corpus
@@ -78,7 +78,7 @@ async def open_live_agent(
     model_http: httpx.AsyncClient | None = None,
     model_clock: Callable[[], float] | None = None,
     use_budget: bool = True,
-    budget: LLMBudget | None = None,
+    budget: RateBudget | None = None,
     caps: ToolCaps | None = None,
     corpus: Sequence[Document] | None = None,
     retriever: Retriever | None = None,

@@ -82,7 +82,7 @@ from agentlab.lab.results import (
 )
 from agentlab.lab.reviewer import suite_reviewer
 from agentlab.lab.suite import Suite, Task, load_suite
-from agentlab.llm import LLMBudget
+from agentlab.llm import LLMBudget, RateBudget
 from agentlab.llm.sim import build_sim_app
 from agentlab.policy import Policy
 from agentlab.rag import Document, Retriever, load_corpus
@@ -253,7 +253,7 @@ async def arun_suite(
     world_url: str | None = None,
     time_scale: float = 1.0,
     caps: ToolCaps | None = None,
-    budget: LLMBudget | None = None,
+    budget: RateBudget | None = None,
 ) -> SuiteRun:
     """Run every task of ``suite`` (``repeats`` times) with ``config`` and ``model``.
 
@@ -596,7 +596,7 @@ class SuiteRunner:
         world_url: str | None = None,
         time_scale: float = 1.0,
         caps: ToolCaps | None = None,
-        budget: LLMBudget | None = None,
+        budget: RateBudget | None = None,
     ) -> None:
         self.suite = suite
         self.spec = spec

