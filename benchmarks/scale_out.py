@@ -246,7 +246,7 @@ def main() -> None:
         "--per-worker", type=int, default=16, help="runs in flight per worker (a multiple of 4)"
     )
     args = parser.parse_args()
-    console = Console(width=130)
+    console = Console(width=160)
     suite = load_suite("helpdesk")
     outcomes: list[Outcome] = []
     with postgres() as pg_url, redis() as redis_url:

@@ -109,7 +109,7 @@ def run(  # noqa: PLR0917 -- typer passes each option as a parameter
     ] = None,
     mode: Annotated[
         str,
-        typer.Option(help="replay, record or upgrade (docs/lab.md).", rich_help_panel="Suites"),
+        typer.Option(help="replay, record, upgrade or live (docs/lab.md).", rich_help_panel="Suites"),
     ] = "replay",
     task_id: Annotated[
         list[str] | None,
@@ -148,7 +148,7 @@ def run(  # noqa: PLR0917 -- typer passes each option as a parameter
     (or reject), then carry the run on with `agentlab resume RUN_ID`.
 
     With --suite, every task of a golden-run suite runs under each configuration, in replay
-    (from the cassettes), record or upgrade mode; the article's benchmark table follows.
+    (from the cassettes), record, upgrade or live mode; the article's benchmark table follows.
     """
     if suite is not None:
         if task is not None:

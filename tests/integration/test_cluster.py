@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from distributed import Client, LocalCluster
+from typer.testing import CliRunner
 
 from agentlab.adapters.postgres_experiments import PostgresExperimentLog
+from agentlab.cli import app as cli
 from agentlab.lab.cluster import ClusterOptions, run_chunk, run_on_cluster
 from agentlab.lab.cluster import _Chunk as Chunk
+from agentlab.lab.metrics import open_metrics
 from agentlab.lab.parallel import SuiteJob
 from agentlab.lab.results import RunResult
 from agentlab.lab.runner import experiment_spec, run_suite
@@ -247,3 +252,51 @@ def test_a_stopped_suite_resumes_where_it_stopped(
     assert set(totals) == {planned - resumed.resumed}  # only what was missing was run
     assert len(suite_run.results) == planned
     assert _recorded_once(pg_url, suite_run.experiment.experiment_id) == (planned, planned)
+
+
+def test_the_python_example_in_scale_out_md_runs(
+    pg_url: str, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (Path(__file__).parents[2] / "docs" / "scale-out.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    block = block.replace('"postgresql://..."', repr(pg_url)).replace(
+        '"redis://..."', repr(redis_url)
+    )
+    block = block.replace(
+        "LocalCluster(n_workers=2)", "LocalCluster(n_workers=2, dashboard_address=':0')"
+    )
+
+    exec(compile(block, "docs/scale-out.md", "exec"), {"__name__": "__docs__"})
+
+    printed = capsys.readouterr().out
+    for config in ("chat_rag", "single", "multi"):
+        assert re.search(rf"^{config} \d+%$", printed, re.MULTILINE), printed
+    assert "runs recorded by worker: {" in printed
+
+
+def test_the_cluster_command_runs_a_suite_and_copies_it_into_duckdb(
+    pg_url: str, redis_url: str, agentlab_home: Path
+) -> None:
+    tasks = ["--task", "po-toner", "--task", "mail-buyer", "--task", "kb-vpn"]
+    args = ["cluster", "run", "--suite", "helpdesk", "-c", "single", "-c", "multi", *tasks]
+    result = CliRunner().invoke(
+        cli,
+        [*args, "--store", pg_url, "--redis", redis_url, "--local-workers", "2"],
+        env={"COLUMNS": "240"},
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "helpdesk: sim-large (agentlab's offline simulator)" in result.stdout
+    assert "runs recorded by worker:" in result.stdout
+    with open_metrics(agentlab_home / "lab.duckdb") as store:
+        copied = store.experiments("helpdesk")
+        assert sorted(copied["config"]) == ["multi", "single"]
+        assert len(store.runs(list(copied["experiment_id"]))) == 6
+
+
+def test_the_cluster_command_refuses_a_store_that_is_not_postgresql() -> None:
+    result = CliRunner().invoke(
+        cli, ["cluster", "run", "--suite", "helpdesk", "--store", "duckdb:///tmp/x.duckdb"]
+    )
+    assert result.exit_code == 2
+    assert "--store must be a PostgreSQL URL" in result.output
