@@ -44,8 +44,9 @@ from rich.table import Table
 
 from agentlab.lab.live import open_live_agent
 from agentlab.lab.reviewer import suite_reviewer
+from agentlab.lab.runner import compressed
 from agentlab.lab.suite import load_suite
-from agentlab.policy import Policy, default_policy
+from agentlab.policy import default_policy
 from agentlab.runtime import ToolCaps
 from agentlab.store import MemoryEventStore
 
@@ -91,21 +92,6 @@ class MeteredCaps(ToolCaps):
                 self.calls[system] += 1
 
 
-def scaled_policy(policy: Policy, factor: float) -> Policy:
-    """The policy with its LLM budget's per-minute limits multiplied by ``factor``."""
-    llm = policy.rate_limits.llm
-    if llm is None:
-        raise SystemExit("the policy sets no LLM budget (rateLimits.llm); nothing to measure")
-    faster = llm.model_copy(
-        update={
-            "requests_per_minute": round(llm.requests_per_minute * factor),
-            "tokens_per_minute": round(llm.tokens_per_minute * factor),
-        }
-    )
-    limits = policy.rate_limits.model_copy(update={"llm": faster})
-    return policy.model_copy(update={"rate_limits": limits})
-
-
 @dataclass
 class Outcome:
     """What the benchmark measured."""
@@ -134,7 +120,7 @@ async def measure(runs: int, factor: float, model: str, *, use_budget: bool) -> 
     suite = load_suite("helpdesk")
     by_id = {task.id: task for task in suite.tasks}
     tasks = [by_id[TASKS[n % len(TASKS)]] for n in range(runs)]
-    policy = scaled_policy(default_policy(), factor)
+    policy = compressed(default_policy(), factor)
     store = MemoryEventStore()
     async with open_live_agent(
         "single",

@@ -46,6 +46,7 @@ from pathlib import Path
 
 import uvicorn
 from distributed import Client, LocalCluster
+from live_throughput import TASKS, WORLD_LATENCY_MS  # the same tasks and service times
 from rich.console import Console
 from rich.table import Table
 
@@ -54,20 +55,6 @@ from agentlab.lab.parallel import SuiteJob
 from agentlab.lab.suite import Suite, load_suite
 from agentlab.world.tenants import WorldTenants
 
-TASKS = (
-    "po-toner",
-    "po-paper",
-    "po-docks",
-    "po-adapters",
-    "po-wipes",
-    "po-two-lines",
-    "mail-buyer",
-    "mail-mika",
-    "mail-two-recipients",
-    "mail-order-then-notify",
-)
-"""The helpdesk suite's tasks the runs repeat: purchase orders (ERP) and mail."""
-LATENCY_MS = {"erp": 400, "mail": 250, "helpdesk": 150, "kb": 150, "rpa": 400}
 CAPPED = {"erp_api": "erp", "email_send": "mail"}
 """The policy's capped systems, and the world's name for each."""
 
@@ -143,7 +130,7 @@ def tenants_server(suite: Suite, factor: float) -> Iterator[tuple[WorldTenants, 
     app = WorldTenants(
         suite.world_fixture,
         fixture_path=suite.world_fixture_path,
-        latency_ms=LATENCY_MS,
+        latency_ms=WORLD_LATENCY_MS,
         latency_scale=1 / factor,
     )
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
@@ -275,10 +262,12 @@ def main() -> None:
     )
     for column in (
         "scenario", "runs ok", "wall s", "runs/s", "bound runs/s", "share", "bound set by",
-        "ERP peak redis/world (cap)", "mail peak redis/world (cap)", "runs by worker",
+        "ERP peak redis/world (cap)", "mail peak redis/world (cap)",
+        "LLM requests/min (limit)", "runs by worker",
     ):  # fmt: skip
         table.add_column(column, justify="right")
     exceeded = False
+    rpm = limits.llm.requests_per_minute if limits.llm else "-"
     for out in outcomes:
         achieved = out.runs / out.wall_s
         limit, resource = bound(out, suite, args.time_scale)
@@ -299,6 +288,8 @@ def main() -> None:
             f"{achieved / limit:.0%}",
             resource,
             *peaks,
+            # the rate the endpoint would see in real time: above the limit it answers 429
+            f"{out.requests / out.wall_s * 60 / args.time_scale:.0f} ({rpm})",
             ", ".join(f"{n}" for n in sorted(out.by_worker.values())),
         )
     console.print(table)

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from agentlab.core.clock import Clock
 from agentlab.core.errors import BackendError, ConfigError, MissingDependency
+from agentlab.llm.budget import check_limits
 from agentlab.policy import Policy, RateLimits
 from agentlab.runtime.caps import ToolCaps
 from agentlab.store.audit import AuditRecord
@@ -547,15 +548,7 @@ class RedisLLMBudget:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         on_wait: Callable[[str], None] | None = None,
     ) -> None:
-        for label, value in (
-            ("requests_per_minute", requests_per_minute),
-            ("tokens_per_minute", tokens_per_minute),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ConfigError(
-                    f"LLM budget: {label} must be a positive whole number, not {value!r}",
-                    hint="set rateLimits.llm in the policy to the endpoint's limits",
-                )
+        check_limits(requests_per_minute, tokens_per_minute)
         self._redis = client
         self.requests_per_minute = requests_per_minute
         self.tokens_per_minute = tokens_per_minute

@@ -14,14 +14,18 @@ from contextlib import ExitStack
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from agentlab.cli._console import console, err_console
-from agentlab.cli.suites import CassettesOption, MetricsOption, metrics_path, show_experiments
+from agentlab.cli.suites import (
+    CassettesOption,
+    MetricsOption,
+    metrics_path,
+    run_progress,
+    show_experiments,
+)
 from agentlab.core.errors import ConfigError, StoreError
 from agentlab.lab.metrics import MetricsStore, open_metrics
 from agentlab.lab.metrics.transfer import copy_experiments
-from agentlab.lab.results import RunResult
 from agentlab.lab.runner import CASSETTES
 from agentlab.lab.suite import load_suite
 
@@ -148,23 +152,7 @@ def run(  # noqa: PLR0917 -- typer passes each option as a parameter
             )
         else:
             where = scheduler
-        progress = stack.enter_context(
-            Progress(
-                TextColumn(f"{loaded.name} on the cluster ({mode})"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[last]}"),
-                TimeElapsedColumn(),
-                console=err_console,
-                transient=True,
-            )
-        )
-        bar = progress.add_task("runs", total=None, last="")
-
-        def advance(result: RunResult, done: int, total: int) -> None:
-            mark = "ok" if result.success else f"FAIL {result.failure_cause}"
-            progress.update(bar, completed=done, total=total, last=f"{result.task_id} {mark}")
-
+        advance = stack.enter_context(run_progress(f"{loaded.name} on the cluster ({mode})"))
         outcome = run_on_cluster(
             jobs,
             client=where,

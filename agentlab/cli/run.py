@@ -109,7 +109,9 @@ def run(  # noqa: PLR0917 -- typer passes each option as a parameter
     ] = None,
     mode: Annotated[
         str,
-        typer.Option(help="replay, record, upgrade or live (docs/lab.md).", rich_help_panel="Suites"),
+        typer.Option(
+            help="replay, record, upgrade or live (docs/lab.md).", rich_help_panel="Suites"
+        ),
     ] = "replay",
     task_id: Annotated[
         list[str] | None,

@@ -7,7 +7,8 @@ the failed tasks and the check that failed them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -25,7 +26,7 @@ from agentlab.lab.metrics import (
     open_metrics,
 )
 from agentlab.lab.results import MODES, RunResult
-from agentlab.lab.runner import CASSETTES, SuiteRun, run_suite
+from agentlab.lab.runner import CASSETTES, OnResult, SuiteRun, run_suite
 from agentlab.lab.suite import Suite, load_suite
 
 MetricsOption = Annotated[
@@ -98,21 +99,7 @@ def run_suites(
 
 def _one(suite: Suite, store: MetricsStore, **options: object) -> SuiteRun:
     config, model, mode = options["config"], options["model"], options["mode"]
-    with Progress(
-        TextColumn(f"{suite.name} {config} {model} {mode}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[last]}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as progress:
-        bar = progress.add_task("runs", total=None, last="")
-
-        def advance(result: RunResult, done: int, total: int) -> None:
-            mark = "ok" if result.success else f"FAIL {result.failure_cause}"
-            progress.update(bar, completed=done, total=total, last=f"{result.task_id} {mark}")
-
+    with run_progress(f"{suite.name} {config} {model} {mode}") as advance:
         return run_suite(
             suite,
             config=config,
@@ -129,6 +116,27 @@ def _one(suite: Suite, store: MetricsStore, **options: object) -> SuiteRun:
             label=options["label"],
             on_result=advance,
         )
+
+
+@contextmanager
+def run_progress(title: str) -> Iterator[OnResult]:
+    """A progress bar on stderr, and the ``on_result`` that moves it (run, done, total)."""
+    with Progress(
+        TextColumn(title),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        bar = progress.add_task("runs", total=None, last="")
+
+        def advance(result: RunResult, done: int, total: int) -> None:
+            mark = "ok" if result.success else f"FAIL {result.failure_cause}"
+            progress.update(bar, completed=done, total=total, last=f"{result.task_id} {mark}")
+
+        yield advance
 
 
 def show_experiments(

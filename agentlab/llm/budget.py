@@ -101,6 +101,23 @@ class _Bucket:
         return 0.0 if missing <= 0 else missing / self.rate_per_s
 
 
+def check_limits(requests_per_minute: int, tokens_per_minute: int) -> None:
+    """Refuse per-minute limits that are not positive whole numbers (any budget's check).
+
+    Raises:
+        ConfigError: naming the limit and the value it had.
+    """
+    for name, value in (
+        ("requests_per_minute", requests_per_minute),
+        ("tokens_per_minute", tokens_per_minute),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ConfigError(
+                f"LLM budget: {name} must be a positive whole number, not {value!r}",
+                hint="set rateLimits.llm in the policy to the endpoint's limits",
+            )
+
+
 def _format_s(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
 
@@ -137,15 +154,7 @@ class LLMBudget:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         on_wait: Callable[[str], None] | None = None,
     ) -> None:
-        for name, value in (
-            ("requests_per_minute", requests_per_minute),
-            ("tokens_per_minute", tokens_per_minute),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ConfigError(
-                    f"LLM budget: {name} must be a positive whole number, not {value!r}",
-                    hint="set rateLimits.llm in the policy to the endpoint's limits",
-                )
+        check_limits(requests_per_minute, tokens_per_minute)
         self.requests_per_minute = requests_per_minute
         self.tokens_per_minute = tokens_per_minute
         self._clock = clock
