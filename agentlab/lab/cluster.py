@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from agentlab.core.errors import ConfigError, MissingDependency
 
 try:
@@ -62,6 +64,7 @@ from agentlab.lab.runner import (
     planned_runs,
 )
 from agentlab.lab.suite import Suite
+from agentlab.policy import Policy
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +125,21 @@ class ClusterRun:
     """Runs recorded by each worker."""
     resumed: int = 0
     """Runs the experiments already held when this call began, so were not run again."""
+
+    def caps_frame(self, policy: Policy) -> pd.DataFrame:
+        """Each capped system's cap beside the most calls it had in flight, cluster-wide."""
+        return pd.DataFrame(
+            [
+                {"system": system, "cap": limit.concurrency, "peak in flight": peak}
+                for system, peak in self.peak_in_flight.items()
+                if (limit := policy.rate_limits.tools.get(system)) is not None
+            ],
+            columns=["system", "cap", "peak in flight"],
+        )
+
+    def workers_frame(self) -> pd.DataFrame:
+        """The runs each worker recorded."""
+        return pd.DataFrame(sorted(self.workers.items()), columns=["worker", "runs recorded"])
 
 
 @dataclass(frozen=True)

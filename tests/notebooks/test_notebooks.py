@@ -30,6 +30,7 @@ EXPECTED = [
     "03_single_vs_multi",
     "04_model_upgrade",
     "05_safety",
+    "06_scale_out",
 ]
 CONFIGURATIONS = (
     "Chat (RAG only)",
@@ -114,7 +115,7 @@ def figures(nb: NotebookNode) -> list[dict]:
     ]
 
 
-def test_the_five_notebooks_are_here() -> None:
+def test_the_six_notebooks_are_here() -> None:
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
 
 
@@ -246,3 +247,22 @@ def test_05_safety(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         assert config in table
     titles = [str(f["layout"].get("title", {}).get("text", "")) for f in figures(nb)]
     assert any(t.startswith("Safety next to success") for t in titles)
+
+
+def test_06_scale_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AGENTLAB_CLUSTER_STORE_URL", "AGENTLAB_REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)  # the notebook starts its own servers
+    nb = execute(nbformat.read(FOLDER / "06_scale_out.ipynb", as_version=4), tmp_path, monkeypatch)
+    workers = tagged(nb, "workers").outputs[0]["data"]["text/plain"]
+    counts = [int(line.split()[-1]) for line in workers.splitlines()[1:]]
+    assert len(counts) == 2, workers
+    assert all(counts), workers  # both workers recorded runs
+    kpis = text_of(tagged(nb, "kpi-table"))
+    for configuration in CONFIGURATIONS:
+        assert configuration in kpis
+    caps = tagged(nb, "caps").outputs[-1]["data"]["text/plain"]
+    rows = {line.split()[1]: line.split()[2:] for line in caps.splitlines()[1:]}
+    for system in ("erp_api", "email_send"):
+        cap, peak = (int(float(x)) for x in rows[system])
+        assert 1 <= peak <= cap, caps
+    assert (tmp_path / "notebooks" / "06_scale_out.duckdb").is_file()
