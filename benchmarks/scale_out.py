@@ -166,6 +166,8 @@ def main() -> None:
         "--per-worker", type=int, default=16, help="runs in flight per worker (a multiple of 4)"
     )
     args = parser.parse_args()
+    if args.per_worker < 4 or args.per_worker % 4:
+        parser.error("--per-worker must be a multiple of 4: chunks of 4 runs, one per thread")
     console = Console(width=160)
     suite = load_suite("helpdesk")
     outcomes: list[Outcome] = []

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import ClassVar
-from urllib.parse import urlsplit, urlunsplit
 
 from agentlab.adapters._sql_event_store import EventRow, KeyRow, SqlEventStore
+from agentlab.adapters._urls import redact_url
 from agentlab.core.errors import (
     BackendError,
     DuplicateEvent,
@@ -33,16 +33,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "PostgresEventStore needs psycopg and psycopg-pool",
         hint="pip install 'agentlab[postgres]'",
     ) from exc
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, fit for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
 def connect_pool(url: str, *, max_connections: int) -> ConnectionPool:

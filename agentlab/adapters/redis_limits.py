@@ -28,8 +28,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
+from agentlab.adapters._urls import redact_url
 from agentlab.core.clock import Clock
 from agentlab.core.errors import BackendError, ConfigError, MissingDependency
 from agentlab.llm.budget import check_limits
@@ -224,11 +225,7 @@ return 0
 
 def redact_redis_url(url: str) -> str:
     """``url`` with any password replaced by ``***``, fit for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    return redact_url(url)
 
 
 def _describe_client(client: redis.Redis) -> str:

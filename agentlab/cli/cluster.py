@@ -115,6 +115,8 @@ def run(  # noqa: PLR0917 -- typer passes each option as a parameter
     from agentlab.lab.experiment_logs import open_experiment_log  # noqa: PLC0415
     from agentlab.lab.parallel import SuiteJob  # noqa: PLC0415
 
+    if mode not in ("replay", "upgrade", "live"):
+        raise typer.BadParameter(f"--mode must be replay, upgrade or live, not {mode!r}")
     if not store.startswith(("postgresql://", "postgres://")):
         raise ConfigError(
             "--store must be a PostgreSQL URL: every worker records into it",
@@ -163,10 +165,18 @@ def run(  # noqa: PLR0917 -- typer passes each option as a parameter
             repeats=repeats,
             on_result=advance,
         )
-    ids = [run.experiment.experiment_id for run in outcome.runs]
+    finished = [run for run in outcome.runs if run.experiment.finished_at is not None]
     with open_experiment_log(store) as log, open_metrics(metrics_path(metrics)) as kept:
-        copy_experiments(log, kept, [i for i in ids if _missing(kept, i)])  # type: ignore[arg-type]
-        show_experiments(kept, outcome.runs)
+        copied = [run for run in finished if _missing(kept, run.experiment.experiment_id)]
+        copy_experiments(log, kept, [run.experiment.experiment_id for run in copied])  # type: ignore[arg-type]
+        if finished:
+            show_experiments(kept, finished)
+    for run in outcome.runs:
+        if run.experiment.finished_at is None:
+            err_console.print(
+                f"{run.experiment.experiment_id} ({run.experiment.spec.config}) is not finished: "
+                "run the same command again to carry it on"
+            )
     workers = ", ".join(f"{name}: {n}" for name, n in sorted(outcome.workers.items()))
     console.print(f"runs recorded by worker: {workers}")
     for system, peak in outcome.peak_in_flight.items():

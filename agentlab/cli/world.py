@@ -38,13 +38,15 @@ def serve(
     ] = False,
     latency_scale: Annotated[
         float,
-        typer.Option(help="With --tenants: the share of modelled latency really waited."),
+        typer.Option(min=0.0, help="With --tenants: the share of modelled latency really waited."),
     ] = 1.0,
 ) -> None:
     """Serve the world over HTTP until interrupted (Ctrl-C)."""
     import uvicorn  # noqa: PLC0415 - only this command needs a server
 
     loaded = load_world_fixture(fixture) if fixture else None
+    if latency_scale != 1.0 and not tenants:
+        raise typer.BadParameter("--latency-scale is for --tenants; a single world waits in full")
     if tenants:
         app = WorldTenants(loaded, fixture_path=fixture, latency_scale=latency_scale)
         err_console.print(f"sandbox worlds on http://{host}:{port}/t/<tenant>/ (load: /_tenants)")

@@ -14,22 +14,27 @@ in tests and notebooks). What a cluster adds to :func:`agentlab.lab.runner.arun_
   worker's executor takes its concurrency slots, daily and per-run counts and LLM requests
   and tokens from Redis (:mod:`agentlab.adapters.redis_limits`), so the systems see no more
   than the policy allows, however many workers there are.
-- **A retried run commits nothing twice.** A live run's ids (and so its steps' idempotency
-  keys) depend only on its experiment, task and repetition, and its world lives on a
-  :class:`~agentlab.world.tenants.WorldTenants` server that every worker reaches: the second
-  attempt's commits find the first attempt's keys and get the recorded answers back.
+- **A retried run commits nothing twice**, as long as it makes the same calls. A live run's
+  ids depend only on its experiment, task and repetition, and a step's idempotency key on
+  the run, its position, the tool and the arguments; its world lives on a
+  :class:`~agentlab.world.tenants.WorldTenants` server that every worker reaches. A second
+  attempt that repeats a commit finds the first attempt's key and gets the recorded answer
+  back. (The seeded simulator repeats itself; a real model may choose other arguments, and
+  then it is another write.)
 
-Workers need agentlab (with the ``cluster`` and ``postgres`` extras) and, to replay, the
-cassettes at the same path. Suites travel with the tasks; tools (code) do not, so a custom
-tool registry is refused.
+Workers need agentlab (with the ``scale`` and ``postgres`` extras) and, to replay, the
+cassettes at the same path. Suites travel with the tasks; tools are code and do not, so the
+runs use the built-in tools (a job has no way to name others).
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,7 +43,8 @@ from typing import Any
 
 import pandas as pd
 
-from agentlab.core.errors import ConfigError, MissingDependency
+from agentlab.core.errors import AgentlabError, BackendError, ConfigError, MissingDependency
+from agentlab.core.events import Event
 
 try:
     from distributed import Client, Future, as_completed, get_worker
@@ -97,8 +103,8 @@ class ClusterOptions:
             renewing it (it died): the wait before a dead worker's slots come back.
     """
 
-    store_url: str
-    redis_url: str | None = None
+    store_url: str = field(repr=False)  # URLs may carry passwords: never in a repr
+    redis_url: str | None = field(default=None, repr=False)
     namespace: str = "agentlab"
     world_url: str | None = None
     mode: Mode = "replay"
@@ -191,8 +197,14 @@ def run_on_cluster(
         )
     if options.concurrency < 1 or options.chunk_size < 1:
         raise ConfigError("concurrency and chunk_size must be at least 1")
+    for job in jobs:  # a wrong option fails here, not on every worker after the start
+        compressed(job.suite.loaded_policy, options.time_scale, options.model_base_url)
     call = uuid.uuid4().hex[:8]  # a rerun's chunks are new tasks, whatever they hold
-    with _client(client) as dask, PostgresExperimentLog(options.store_url) as log:
+    with (
+        _shared_limits(options, jobs) as shared,
+        _client(client) as dask,
+        PostgresExperimentLog(options.store_url) as log,
+    ):
         planned: list[tuple[Experiment, list[tuple[str, int]], list[tuple[str, int]]]] = []
         futures: list[Future] = []
         for job in jobs:
@@ -234,9 +246,9 @@ def run_on_cluster(
             # Chunks not started are dropped; those running finish and are recorded.
             dask.cancel(futures)
             raise
-        for experiment, _, todo in planned:
-            unfinished = set(todo) - log.finished_runs(experiment.experiment_id)
-            if not unfinished:
+        for experiment, keys, _ in planned:
+            # Finished once every run is recorded, errored ones too, as arun_suite does.
+            if log.run_counts(experiment.experiment_id).runs >= len(keys):
                 log.finish_experiment(experiment.experiment_id)
         if failures:
             first = failures[0]
@@ -248,10 +260,11 @@ def run_on_cluster(
         runs = []
         for experiment, keys, _ in planned:
             by_key = {(r.task_id, r.repetition): r for r in log.results(experiment.experiment_id)}
-            runs.append(SuiteRun(experiment, [by_key[k] for k in keys if k in by_key]))
+            now = log.experiment(experiment.experiment_id)  # finished by now, or not
+            runs.append(SuiteRun(now, [by_key[k] for k in keys if k in by_key]))
         ids = [experiment.experiment_id for experiment, _, _ in planned]
         resumed = sum(len(keys) - len(todo) for _, keys, todo in planned)
-        return ClusterRun(runs, _peaks(options, jobs), log.recorded_by(ids), resumed)
+        return ClusterRun(runs, _peaks(shared, jobs), log.recorded_by(ids), resumed)
 
 
 def _gather(futures: list[Future], total: int, on_result: OnResult | None) -> list[Exception]:
@@ -272,20 +285,49 @@ def _gather(futures: list[Future], total: int, on_result: OnResult | None) -> li
     return failures
 
 
-def _peaks(options: ClusterOptions, jobs: Sequence[SuiteJob]) -> dict[str, int]:
-    """The cluster-wide peaks of the capped systems, from Redis."""
-    if options.redis_url is None or not jobs:
-        return {}
-    policy = jobs[0].suite.loaded_policy
-    limits = open_shared_limits(options.redis_url, policy, namespace=options.namespace)
+@contextmanager
+def _shared_limits(
+    options: ClusterOptions, jobs: Sequence[SuiteJob]
+) -> Iterator[SharedLimits | None]:
+    """Redis, opened before any run: an unreachable one fails now, not after the suite.
+
+    Only live runs take the shared caps (a replay or an upgrade plays the tools from
+    cassettes); upgrade runs share the LLM budget.
+    """
+    if options.redis_url is None or options.mode not in _SHARING or not jobs:
+        yield None
+        return
+    limits = open_shared_limits(
+        options.redis_url, jobs[0].suite.loaded_policy, namespace=options.namespace
+    )
     try:
-        return {
-            system: limits.caps.peak_in_flight(system)
-            for system, limit in policy.rate_limits.tools.items()
-            if limit.concurrency is not None
-        }
+        yield limits
     finally:
         limits.close()
+
+
+def _peaks(shared: SharedLimits | None, jobs: Sequence[SuiteJob]) -> dict[str, int]:
+    """The cluster-wide peaks of every job's capped systems, from Redis.
+
+    A peak is the namespace's since its peaks were last reset, so it covers other calls
+    sharing the namespace too. A failure to read them is logged, never raised: the runs are
+    recorded by then.
+    """
+    if shared is None:
+        return {}
+    systems = sorted(
+        {
+            system
+            for job in jobs
+            for system, limit in job.suite.loaded_policy.rate_limits.tools.items()
+            if limit.concurrency is not None
+        }
+    )
+    try:
+        return {system: shared.caps.peak_in_flight(system) for system in systems}
+    except AgentlabError as exc:
+        logger.warning("could not read the cluster-wide peaks from Redis: %s", exc)
+        return {}
 
 
 @contextmanager
@@ -293,8 +335,21 @@ def _client(client: Client | str) -> Iterator[Client]:
     if isinstance(client, Client):
         yield client
         return
-    with Client(client) as connected:
+    try:
+        connected = Client(client, timeout=_CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(
+            f"cannot reach a Dask scheduler at {client}: {exc}",
+            hint="start `dask scheduler` there (and `dask worker <address>` on each "
+            "machine), or fix --scheduler / AGENTLAB_DASK_SCHEDULER",
+        ) from None
+    with connected:
         yield connected
+
+
+_CONNECT_TIMEOUT_S = 30
+_SHARING = ("live", "upgrade")
+"""Modes whose runs reach a live model (the budget) or live systems (the caps)."""
 
 
 # --- on a worker ------------------------------------------------------------------------
@@ -320,6 +375,10 @@ def run_chunk(chunk: _Chunk) -> list[RunResult]:
 async def _run_all(
     context: _WorkerContext, chunk: _Chunk, todo: list[tuple[str, int]]
 ) -> list[RunResult]:
+    """Run ``todo`` ``concurrency`` at a time; if one fails, cancel the rest before raising.
+
+    A chunk that raised is retried by Dask, so none of its runs may go on behind it.
+    """
     gate = asyncio.Semaphore(chunk.options.concurrency)
     runner = context.runner(chunk)
 
@@ -327,76 +386,154 @@ async def _run_all(
         async with gate:
             result, events = await runner.run(chunk.suite.task(task_id), repetition)
         # Recorded at once: a worker that dies loses only the runs still in flight.
-        await asyncio.to_thread(context.log.record_runs, chunk.experiment_id, [(result, events)])
+        await _record(context.log, chunk.experiment_id, result, events)
         return result
 
-    return list(await asyncio.gather(*(one(t, r) for t, r in todo)))
+    running = [asyncio.ensure_future(one(t, r)) for t, r in todo]
+    try:
+        return list(await asyncio.gather(*running))
+    except BaseException:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        raise
+
+
+async def _record(
+    log: PostgresExperimentLog, experiment_id: str, result: RunResult, events: Sequence[Event]
+) -> None:
+    """Record one run, trying again on a passing database failure before giving up."""
+    for attempt in range(_RECORD_ATTEMPTS):
+        try:
+            await asyncio.to_thread(log.record_runs, experiment_id, [(result, events)])
+            return
+        except BackendError as exc:
+            if attempt == _RECORD_ATTEMPTS - 1:
+                raise
+            logger.warning("recording %s failed (%s); trying again", result.task_id, exc)
+            await asyncio.sleep(_RECORD_BACKOFF_S * 2**attempt)
+
+
+_RECORD_ATTEMPTS = 4
+_RECORD_BACKOFF_S = 0.5
+_RUNNERS_KEPT = 4
+"""Suites' runners a worker keeps (one per experiment); the oldest is closed past this."""
+
+
+@dataclass(frozen=True)
+class _Resources:
+    """What a worker's connections depend on: chunks that agree share them."""
+
+    store_url: str
+    redis_url: str | None
+    namespace: str
+    lease_ttl_s: float
 
 
 class _WorkerContext:
-    """What one worker process keeps between chunks."""
+    """What one worker process keeps between chunks: connections, runners, an event loop."""
 
-    def __init__(self, options: ClusterOptions, worker: str) -> None:
-        self.log = PostgresExperimentLog(options.store_url, recorded_by=worker)
-        self.options = options
-        self._limits: SharedLimits | None = None
-        self._runners: dict[str, SuiteRunner] = {}
+    def __init__(self, resources: _Resources, worker: str) -> None:
+        self.resources = resources
+        self.log = PostgresExperimentLog(resources.store_url, recorded_by=worker)
+        self._limits: dict[tuple[str, float], SharedLimits] = {}
+        self._runners: OrderedDict[str, SuiteRunner] = OrderedDict()
         # One event loop for the process's chunks, however many task threads the worker
         # has: a suite's runner, caps and budget are made once and used on that loop only.
         self._loop = asyncio.new_event_loop()
-        threading.Thread(
+        self._thread = threading.Thread(
             target=self._loop.run_forever, name="agentlab-cluster-runs", daemon=True
-        ).start()
+        )
+        self._thread.start()
 
     def run(self, runs: Coroutine[Any, Any, list[RunResult]]) -> list[RunResult]:
         """Run ``runs`` on the process's loop and wait for them (from a task's thread)."""
         return asyncio.run_coroutine_threadsafe(runs, self._loop).result()
 
     def runner(self, chunk: _Chunk) -> SuiteRunner:
+        """The experiment's runner, made on its first chunk here (called on the loop)."""
         runner = self._runners.get(chunk.experiment_id)
-        if runner is None:
-            limits = self.limits(chunk.suite, chunk.options.time_scale)
-            runner = SuiteRunner(
-                chunk.suite,
-                chunk.spec,
-                cassettes=chunk.options.cassettes,
-                cassette_cache=default_cache_dir(),
-                model_base_url=chunk.options.model_base_url,
-                model_api_key_env=chunk.options.model_api_key_env,
-                world_url=chunk.options.world_url,
-                time_scale=chunk.options.time_scale,
-                caps=limits.caps if limits else None,
-                budget=limits.budget if limits else None,
-            )
-            runner.experiment_id = chunk.experiment_id
-            self._runners[chunk.experiment_id] = runner
+        if runner is not None:
+            self._runners.move_to_end(chunk.experiment_id)
+            return runner
+        options = chunk.options
+        limits = self._shared(chunk)
+        runner = SuiteRunner(
+            chunk.suite,
+            chunk.spec,
+            cassettes=options.cassettes,
+            cassette_cache=default_cache_dir(),
+            model_base_url=options.model_base_url,
+            model_api_key_env=options.model_api_key_env,
+            world_url=options.world_url,
+            time_scale=options.time_scale,
+            # live runs reach the systems: the caps; upgrade and live reach the model
+            caps=limits.caps if limits and options.mode == "live" else None,
+            budget=limits.budget if limits else None,
+        )
+        runner.experiment_id = chunk.experiment_id
+        self._runners[chunk.experiment_id] = runner
+        while len(self._runners) > _RUNNERS_KEPT:
+            _, oldest = self._runners.popitem(last=False)
+            oldest.close()
         return runner
 
-    def limits(self, suite: Suite, time_scale: float) -> SharedLimits | None:
-        """The caps and budget shared through Redis (live runs only need them)."""
-        if self.options.redis_url is None or self.options.mode != "live":
+    def _shared(self, chunk: _Chunk) -> SharedLimits | None:
+        """The caps and budget a suite's policy sets, shared through Redis."""
+        options = chunk.options
+        if self.resources.redis_url is None or options.mode not in _SHARING:
             return None
-        if self._limits is None:
-            policy = compressed(suite.loaded_policy, time_scale, self.options.model_base_url)
-            self._limits = open_shared_limits(
-                self.options.redis_url,
-                policy,
-                namespace=self.options.namespace,
-                lease_ttl_s=self.options.lease_ttl_s,
+        key = (chunk.suite.name, options.time_scale)
+        if key not in self._limits:
+            policy = compressed(
+                chunk.suite.loaded_policy, options.time_scale, options.model_base_url
             )
-        return self._limits
+            self._limits[key] = open_shared_limits(
+                self.resources.redis_url,
+                policy,
+                namespace=self.resources.namespace,
+                lease_ttl_s=self.resources.lease_ttl_s,
+            )
+        return self._limits[key]
+
+    def close(self) -> None:
+        """Close the runners, the Redis and PostgreSQL connections, and stop the loop."""
+        for runner in self._runners.values():
+            runner.close()
+        for limits in self._limits.values():
+            limits.close()
+        self.log.close()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
 
 
-_contexts: dict[ClusterOptions, _WorkerContext] = {}
+_contexts: dict[_Resources, _WorkerContext] = {}
 _contexts_lock = threading.Lock()
 
 
 def _worker_context(chunk: _Chunk) -> _WorkerContext:
+    options = chunk.options
+    resources = _Resources(
+        options.store_url, options.redis_url, options.namespace, options.lease_ttl_s
+    )
     with _contexts_lock:
-        context = _contexts.get(chunk.options)
+        context = _contexts.get(resources)
         if context is None:
-            context = _contexts[chunk.options] = _WorkerContext(chunk.options, _worker_name())
+            if not _contexts:
+                atexit.register(_close_contexts)
+            context = _contexts[resources] = _WorkerContext(resources, _worker_name())
         return context
+
+
+def _close_contexts() -> None:
+    """At the worker's exit: let go of every connection and loop it opened."""
+    with _contexts_lock:
+        for context in _contexts.values():
+            try:
+                context.close()
+            except Exception:  # at exit, one failure must not keep the others open
+                logger.exception("could not close a worker's connections")
+        _contexts.clear()
 
 
 def _worker_name() -> str:

@@ -23,7 +23,9 @@ from typer.testing import CliRunner
 
 from agentlab.adapters.postgres_experiments import PostgresExperimentLog
 from agentlab.cli import app as cli
-from agentlab.lab.cluster import ClusterOptions, run_chunk, run_on_cluster
+from agentlab.core.errors import ConfigError
+from agentlab.lab import cluster
+from agentlab.lab.cluster import ClusterOptions, run_on_cluster
 from agentlab.lab.cluster import _Chunk as Chunk
 from agentlab.lab.metrics import open_metrics
 from agentlab.lab.parallel import SuiteJob
@@ -58,7 +60,7 @@ def _cluster() -> LocalCluster:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
-    with _cluster() as cluster, Client(cluster) as dask:
+    with _cluster() as local, Client(local) as dask:
         yield dask
 
 
@@ -147,7 +149,7 @@ def test_a_live_suite_survives_a_killed_worker_and_commits_nothing_twice(
     app, world_url = tenants
     options = _live(pg_url, redis_url, world_url)
     killed: list[int] = []
-    with _cluster() as cluster, Client(cluster) as dask:
+    with _cluster() as local, Client(local) as dask:
         pids = dask.run(os.getpid)
 
         def kill_one_mid_suite(_result: RunResult, done: int, total: int) -> None:
@@ -205,12 +207,12 @@ def test_the_same_runs_given_to_two_workers_commit_each_write_once(
     a, b = sorted(client.scheduler_info()["workers"])
 
     futures = [
-        client.submit(run_chunk, chunk, workers=[worker], pure=False, allow_other_workers=False)
+        client.submit(run_all_of, chunk, workers=[worker], pure=False, allow_other_workers=False)
         for worker in (a, b)
     ]
     first, second = client.gather(futures)
 
-    # Each worker ran the runs it was given (neither found them recorded when it began) ...
+    # Each worker ran every run it was given ...
     assert sorted(r.task_id for r in first) == sorted(writes)
     assert sorted(r.task_id for r in second) == sorted(writes)
     with PostgresExperimentLog(pg_url) as log:
@@ -219,6 +221,12 @@ def test_the_same_runs_given_to_two_workers_commit_each_write_once(
     assert sorted(r.task_id for r in kept) == sorted(writes)
     _assert_each_write_made_once(app, kept)
     assert sum(len(r.side_effects) for r in kept) >= len(writes)
+
+
+def run_all_of(chunk: Chunk) -> list[RunResult]:
+    """``run_chunk`` without skipping the runs already recorded: the same runs, given twice."""
+    context = cluster._worker_context(chunk)
+    return context.run(cluster._run_all(context, chunk, list(chunk.runs)))
 
 
 def test_a_stopped_suite_resumes_where_it_stopped(
@@ -300,3 +308,59 @@ def test_the_cluster_command_refuses_a_store_that_is_not_postgresql() -> None:
     )
     assert result.exit_code == 2
     assert "--store must be a PostgreSQL URL" in result.output
+
+
+def test_wrong_options_fail_before_any_run(
+    helpdesk: Suite, pg_url: str, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = [SuiteJob(helpdesk, "single", "sim-large")]
+    unreachable_redis = ClusterOptions(
+        store_url=pg_url, redis_url="redis://127.0.0.1:1/0", mode="live"
+    )
+    with pytest.raises(ConfigError, match=re.escape("127.0.0.1:1")):
+        run_on_cluster(job, client=client, options=unreachable_redis)
+    compressed_endpoint = ClusterOptions(
+        store_url=pg_url, mode="live", time_scale=4, model_base_url="http://127.0.0.1:1/v1"
+    )
+    with pytest.raises(ConfigError, match="real time"):
+        run_on_cluster(job, client=client, options=compressed_endpoint)
+    monkeypatch.setattr(cluster, "_CONNECT_TIMEOUT_S", 1)
+    with pytest.raises(
+        ConfigError, match=re.escape("cannot reach a Dask scheduler at tcp://127.0.0.1:1")
+    ):
+        run_on_cluster(job, client="tcp://127.0.0.1:1", options=ClusterOptions(store_url=pg_url))
+    with PostgresExperimentLog(pg_url) as log:
+        assert log.experiments() == []  # nothing was started
+
+
+def test_options_never_show_their_urls_in_a_repr() -> None:
+    options = ClusterOptions(
+        store_url="postgresql://u:s3cret@db/x", redis_url="redis://:s3cret@r:6379/0"
+    )
+    assert "s3cret" not in repr(options)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            [
+                "cluster",
+                "run",
+                "--suite",
+                "helpdesk",
+                "--store",
+                "postgresql://h/db",
+                "--mode",
+                "record",
+            ],
+            "--mode must be replay, upgrade or live",
+        ),
+        (["world", "serve", "--latency-scale", "0.5"], "--latency-scale is for --tenants"),
+        (["world", "serve", "--tenants", "--latency-scale", "-1"], "greater than or equal to 0"),
+    ],
+)
+def test_commands_refuse_options_that_cannot_work(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(cli, args, env={"COLUMNS": "240"})
+    assert result.exit_code == 2
+    assert message in result.output
