@@ -168,7 +168,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.per_worker < 4 or args.per_worker % 4:
         parser.error("--per-worker must be a multiple of 4: chunks of 4 runs, one per thread")
-    console = Console(width=160)
+    console = Console(width=190)
     suite = load_suite("helpdesk")
     outcomes: list[Outcome] = []
     with local_postgres() as pg_url, local_redis() as redis_url:
@@ -198,11 +198,12 @@ def main() -> None:
     for column in (
         "scenario", "runs ok", "wall s", "runs/s", "bound runs/s", "share", "bound set by",
         "ERP peak redis/world (cap)", "mail peak redis/world (cap)",
-        "LLM requests/min (limit)", "runs by worker",
+        "LLM requests/min (limit)", "LLM tokens/min (limit)", "runs by worker",
     ):  # fmt: skip
         table.add_column(column, justify="right")
     exceeded = False
-    rpm = limits.llm.requests_per_minute if limits.llm else "-"
+    rpm = limits.llm.requests_per_minute if limits.llm else 0
+    tpm = limits.llm.tokens_per_minute if limits.llm else 0
     for out in outcomes:
         achieved = out.runs / out.wall_s
         limit, resource = bound(out, suite, args.time_scale)
@@ -225,6 +226,7 @@ def main() -> None:
             *peaks,
             # the rate the endpoint would see in real time: above the limit it answers 429
             f"{out.requests / out.wall_s * 60 / args.time_scale:.0f} ({rpm})",
+            f"{out.tokens / out.wall_s * 60 / args.time_scale:,.0f} ({tpm:,})",
             ", ".join(f"{n}" for n in sorted(out.by_worker.values())),
         )
     console.print(table)
