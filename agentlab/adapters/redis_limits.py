@@ -91,15 +91,18 @@ return 1
 """
 )
 
-# KEYS: the lease set. ARGV: lease id, ttl ms. XX: a lease that already expired stays gone.
+# KEYS: the lease set. ARGV: lease id, ttl ms. A lease that has expired (pruned or not yet)
+# stays expired: its slot may have been counted free already.
 _RENEW_SLOT = (
     _NOW_MS_LUA
     + """
-local renewed = redis.call('ZADD', KEYS[1], 'XX', 'CH', now_ms + tonumber(ARGV[2]), ARGV[1])
-if renewed == 1 then
-  expire_with_last_lease()
+local expires = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not expires or tonumber(expires) <= now_ms then
+  return 0
 end
-return renewed
+redis.call('ZADD', KEYS[1], 'XX', now_ms + tonumber(ARGV[2]), ARGV[1])
+expire_with_last_lease()
+return 1
 """
 )
 
