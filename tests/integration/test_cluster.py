@@ -72,7 +72,7 @@ def tenants(helpdesk: Suite) -> Iterator[tuple[WorldTenants, str]]:
         latency_ms=LATENCY_MS,
         latency_scale=1 / TIME_SCALE,
     )
-    with serving(app, name="world tenants") as url:  # type: ignore[arg-type]
+    with serving(app, name="world tenants") as url:
         yield app, url
 
 

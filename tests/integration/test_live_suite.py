@@ -28,7 +28,7 @@ FAST = 50
 def tenants() -> Iterator[tuple[WorldTenants, str]]:
     suite = load_suite(MINI)
     app = WorldTenants(suite.world_fixture, fixture_path=suite.world_fixture_path)
-    with serving(app, name="world tenants") as url:  # type: ignore[arg-type]
+    with serving(app, name="world tenants") as url:
         yield app, url
 
 
