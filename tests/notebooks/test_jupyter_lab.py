@@ -1,4 +1,4 @@
-"""The README's ``.venv/bin/jupyter lab notebooks/``: the server starts, lists the five
+"""The README's ``.venv/bin/jupyter lab notebooks/``: the server starts, lists the six
 notebooks, opens a notebook with this environment's kernel, and in Debian's Chromium runs the
 quick start to the end with its plotly figure drawn.
 
@@ -43,6 +43,7 @@ NOTEBOOKS = [
     "03_single_vs_multi.ipynb",
     "04_model_upgrade.ipynb",
     "05_safety.ipynb",
+    "06_scale_out.ipynb",
 ]
 
 
