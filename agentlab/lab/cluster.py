@@ -125,8 +125,8 @@ class ClusterRun:
     runs: list[SuiteRun]
     """One per job, in the jobs' order."""
     peak_in_flight: dict[str, int] = field(default_factory=dict)
-    """The most calls each capped system had in flight at once, cluster-wide (from Redis);
-    empty without ``redis_url``."""
+    """The most calls each capped system had in flight at once, cluster-wide (from Redis,
+    for the namespace); empty without ``redis_url`` or in a replay."""
     workers: dict[str, int] = field(default_factory=dict)
     """Runs recorded by each worker."""
     resumed: int = 0
