@@ -443,8 +443,9 @@ def compressed(policy: Policy, time_scale: float, model_base_url: str | None = N
     llm = policy.rate_limits.llm
     faster = llm.model_copy(
         update={
-            "requests_per_minute": round(llm.requests_per_minute * time_scale),
-            "tokens_per_minute": round(llm.tokens_per_minute * time_scale),
+            # slowed down (below 1), a limit still lets one request a minute through
+            "requests_per_minute": max(1, round(llm.requests_per_minute * time_scale)),
+            "tokens_per_minute": max(1, round(llm.tokens_per_minute * time_scale)),
         }
     )
     limits = policy.rate_limits.model_copy(update={"llm": faster})
