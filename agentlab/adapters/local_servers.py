@@ -59,7 +59,7 @@ def local_redis(executable: str = "redis-server") -> Iterator[str]:
 
     Raises:
         MissingDependency: there is no ``redis-server`` on the PATH.
-        BackendError: it did not answer within 30 s.
+        BackendError: it exited (with what it printed), or did not answer within 30 s.
     """
     program = shutil.which(executable)
     if program is None:
@@ -71,14 +71,34 @@ def local_redis(executable: str = "redis-server") -> Iterator[str]:
     port = free_port()
     server = subprocess.Popen(
         [program, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
-        _wait_for(lambda: _answers_ping(port), f"redis-server on port {port}")
+        _wait_for(
+            lambda: _answers_ping(port) or _exited(server, "redis-server"),
+            f"redis-server on port {port}",
+        )
+        assert server.stdout is not None
+        server.stdout.close()  # nobody reads it from here on: it must not fill and block
         yield f"redis://127.0.0.1:{port}/0"
     finally:
+        if server.stdout is not None:
+            server.stdout.close()
         server.terminate()
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _exited(process: subprocess.Popen[bytes], name: str) -> bool:
+    """False while ``process`` runs; once it has exited, a BackendError with what it said."""
+    if process.poll() is None:
+        return False
+    said = process.stdout.read().decode(errors="replace") if process.stdout else ""
+    raise BackendError(f"{name} exited with {process.returncode}: {said.strip()[-2000:]}")
 
 
 @contextmanager

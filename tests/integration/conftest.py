@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +15,7 @@ import psycopg
 import pytest
 import redis
 
+from agentlab.adapters.local_servers import local_redis
 from tests.integration._serving import serving
 
 
@@ -75,46 +73,19 @@ REDIS_SERVER = Path("/usr/bin/redis-server")
 
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Debian's redis-server on a free loopback port for the session: its base URL.
+def redis_server() -> Iterator[str]:
+    """Debian's redis-server on a free loopback port for the session: its URL (database 0).
 
     No persistence (``--save ''``, no AOF); each test writes under a namespace of its own,
     deleted after it. ``./dev test`` installs the package, so a missing server fails the
-    tests rather than skipping them. The server logs to a file, not a pipe nobody drains.
+    tests rather than skipping them.
     """
     if not REDIS_SERVER.exists():
         pytest.fail(
             f"{REDIS_SERVER} is missing: ./dev test installs it (apt-get install redis-server)"
         )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = tmp_path_factory.mktemp("redis") / "redis-server.log"
-    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    process = subprocess.Popen([str(REDIS_SERVER), *args, "--logfile", str(log)])
-    url = f"redis://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                output = log.read_text(errors="replace") if log.exists() else ""
-                pytest.fail(f"redis-server exited with {process.returncode}:\n{output}")
-            try:
-                with redis.Redis.from_url(url, socket_connect_timeout=1) as client:
-                    if client.ping():
-                        break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"redis-server did not answer PING on port {port} within 20 s")
-                time.sleep(0.05)
+    with local_redis(str(REDIS_SERVER)) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture
@@ -130,7 +101,7 @@ def redis_url(redis_server: str, redis_namespace: str) -> Iterator[str]:
     Tests share the server, so each writes its keys under ``redis_namespace`` only; deleting
     that prefix afterwards leaves other tests' keys alone, also when tests run at once.
     """
-    url = f"{redis_server}/0"
+    url = redis_server
     yield url
     with redis.Redis.from_url(url) as client:
         for key in client.scan_iter(match=f"{redis_namespace}:*", count=1000):
